@@ -1,0 +1,3 @@
+module github.com/sadb-dev/sadb
+
+go 1.26
