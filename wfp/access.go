@@ -181,6 +181,9 @@ type Token struct {
 	User       SID
 	Groups     []SID
 	KernelMode bool
+	// ProcessID is the calling process where known (0 otherwise); the
+	// engine reports it in FwpmSession0.ProcessID.
+	ProcessID uint32
 }
 
 // Has reports whether the token carries sid (as user, group, or Everyone).

@@ -567,6 +567,11 @@ type IPsecSAContext1 struct {
 
 	// State is a sadb extension: where the context is in its life cycle.
 	State SAContextState
+	// Traffic is a sadb extension: the outbound traffic given to
+	// IPsecSaContextCreate*.
+	Traffic IPsecTraffic1
+	// InboundSPI is a sadb extension: the SPI from GetSpi/SetSpi, 0 before.
+	InboundSPI uint32
 }
 
 // SAContextState is a sadb extension: the life-cycle state of an SA context.
