@@ -101,8 +101,15 @@ func (sa *SA) sealESP(pkt []byte, n int, nextHeader uint8, seq uint64, iv []byte
 	}
 	trailer[pad] = byte(pad)
 	trailer[pad+1] = nextHeader
-	textEnd := hl + n + pad + ESPTrailerSize
+	sa.protect(s, pkt, hl+n+pad+ESPTrailerSize, seq, iv)
+	return nil
+}
 
+// protect writes the IV into pkt, encrypts pkt[HeaderLen():textEnd] (the
+// payload and trailer) and writes the ICV after it, for sequence number
+// seq. iv is as for sealESP.
+func (sa *SA) protect(s *scratch, pkt []byte, textEnd int, seq uint64, iv []byte) {
+	hl := sa.HeaderLen()
 	ivField := pkt[ESPHeaderSize:hl]
 	switch sa.params.suite {
 	case suiteGCM:
@@ -124,7 +131,6 @@ func (sa *SA) sealESP(pkt []byte, n int, nextHeader uint8, seq uint64, iv []byte
 	case suiteHMAC:
 		copy(pkt[textEnd:], sa.mac(s, seq, pkt[:textEnd]))
 	}
-	return nil
 }
 
 // putIV writes the 8-byte GCM/GMAC IV: the 64-bit sequence number, which

@@ -52,9 +52,9 @@ type SA struct {
 	keys struct {
 		mu sync.Mutex // guards the fields below
 		// +checklocks:mu
-		enc []byte // copy of Config.EncryptionKey
+		enc Key // copy of Config.EncryptionKey
 		// +checklocks:mu
-		integ []byte // copy of Config.IntegrityKey
+		integ Key // copy of Config.IntegrityKey
 		// +checklocks:mu
 		wiped bool
 	}
@@ -91,8 +91,8 @@ func NewSA(cfg Config) (*SA, error) {
 		return nil, err
 	}
 	sa := &SA{params: p}
-	sa.keys.enc = append([]byte(nil), cfg.EncryptionKey...)
-	sa.keys.integ = append([]byte(nil), cfg.IntegrityKey...)
+	sa.keys.enc = append(Key(nil), cfg.EncryptionKey...)
+	sa.keys.integ = append(Key(nil), cfg.IntegrityKey...)
 	sa.cfg = cfg
 	sa.cfg.EncryptionKey, sa.cfg.IntegrityKey = nil, nil
 
@@ -212,6 +212,10 @@ func (sa *SA) Config() Config { return sa.cfg }
 
 // String describes the SA without its keys.
 func (sa *SA) String() string { return sa.cfg.String() }
+
+// Format implements fmt.Formatter: every verb prints String, so that no
+// verb (%#v, %+v, %d, …) dumps the SA's fields and key copies.
+func (sa *SA) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(sa.String())) }
 
 // LastSeq returns, for an outbound SA, the last sequence number sent (0
 // before the first packet); for an inbound SA, the highest sequence number
