@@ -1,0 +1,170 @@
+package engine
+
+import (
+	"runtime"
+	"sort"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sadb-dev/sadb/clock"
+	"github.com/sadb-dev/sadb/wfp"
+)
+
+// BenchmarkPlumbing is the full sequence a keying daemon runs per SA pair:
+// Create, GetSpi, AddInbound, AddOutbound, DeleteById. One op is one sequence.
+func BenchmarkPlumbing(b *testing.B) {
+	e, _ := newTestEngine(b, Options{Clock: clock.System()})
+	p := newPlumb(b, openAdmin(b, e))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		id, err := p.run()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := p.api.IPsecSaContextDeleteById0(id); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "seq/s")
+}
+
+// BenchmarkPlumbingParallel runs the sequence on GOMAXPROCS goroutines, each
+// with its own session.
+func BenchmarkPlumbingParallel(b *testing.B) {
+	e, _ := newTestEngine(b, Options{Clock: clock.System()})
+	setup := newPlumb(b, openAdmin(b, e))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		p := *setup
+		p.api = openAdmin(b, e)
+		for pb.Next() {
+			id, err := p.run()
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if err := p.api.IPsecSaContextDeleteById0(id); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "seq/s")
+}
+
+// fill creates n fully plumbed contexts and returns their ids.
+func fill(tb testing.TB, p *plumb, n int) []uint64 {
+	ids := make([]uint64, n)
+	for i := range n {
+		id, err := p.run()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ids[i] = id
+	}
+	return ids
+}
+
+// BenchmarkScale measures, at several database sizes: heap per live SA
+// context, the create rate (full plumbing without delete) at that size, a
+// full enumeration, and GetById latency percentiles.
+func BenchmarkScale(b *testing.B) {
+	for _, n := range []int{1_000, 100_000, 1_000_000} {
+		b.Run(itoa(n), func(b *testing.B) {
+			if testing.Short() && n > 100_000 {
+				b.Skip("short")
+			}
+			for b.Loop() {
+				scaleOnce(b, n)
+			}
+		})
+	}
+}
+
+func itoa(n int) string {
+	switch {
+	case n >= 1_000_000:
+		return string(rune('0'+n/1_000_000)) + "M"
+	case n >= 1000:
+		s := ""
+		for k := n / 1000; k > 0; k /= 10 {
+			s = string(rune('0'+k%10)) + s
+		}
+		return s + "k"
+	}
+	return "n"
+}
+
+func scaleOnce(b *testing.B, n int) {
+	e, _ := newTestEngine(b, Options{Clock: clock.System()})
+	api := openAdmin(b, e)
+	p := newPlumb(b, api)
+	p.inBundle.Lifetime.LifetimeSeconds, p.outBundle.Lifetime.LifetimeSeconds = 0, 0
+
+	runtime.GC()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	start := time.Now()
+	ids := fill(b, p, n)
+	fillDur := time.Since(start)
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/float64(n), "heap-B/ctx")
+
+	// The create rate at this size: 1000 more sequences on top of n.
+	const extra = 1000
+	start = time.Now()
+	more := fill(b, p, extra)
+	b.ReportMetric(extra/time.Since(start).Seconds(), "create/s@n")
+	b.ReportMetric(float64(n)/fillDur.Seconds(), "create/s-fill")
+	for _, id := range more {
+		if err := api.IPsecSaContextDeleteById0(id); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	// Full enumeration.
+	start = time.Now()
+	h, err := api.IPsecSaContextCreateEnumHandle0(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	total := 0
+	for {
+		page, err := api.IPsecSaContextEnum1(h, 10_000)
+		if err != nil {
+			b.Fatal(err)
+		}
+		total += len(page)
+		if len(page) < 10_000 {
+			break
+		}
+	}
+	api.IPsecSaContextDestroyEnumHandle0(h)
+	if total != n {
+		b.Fatalf("enumerated %d of %d", total, n)
+	}
+	b.ReportMetric(time.Since(start).Seconds()*1000, "enum-ms")
+
+	// GetById latency.
+	const samples = 100_000
+	lat := make([]time.Duration, samples)
+	var sink atomic.Pointer[wfp.IPsecSAContext1]
+	for i := range samples {
+		id := ids[(i*7919)%len(ids)]
+		t := time.Now()
+		sc, err := api.IPsecSaContextGetById1(id)
+		lat[i] = time.Since(t)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sink.Store(sc)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[samples/2].Nanoseconds()), "get-p50-ns")
+	b.ReportMetric(float64(lat[samples*99/100].Nanoseconds()), "get-p99-ns")
+	runtime.KeepAlive(ids)
+}

@@ -1,0 +1,191 @@
+package engine
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sadb-dev/sadb/wfp"
+)
+
+// saCtx is one version of an SA context. A version is immutable once
+// published in the table; every change publishes a new version that shares
+// the unchanged parts. Readers (enumeration snapshots, GetById) therefore
+// need no lock beyond the table shard's to load the pointer.
+type saCtx struct {
+	id      uint64
+	state   wfp.SAContextState
+	created time.Time
+
+	outTraffic wfp.IPsecTraffic1 // from Create; IPsecSaContextUpdate0 may change it
+	vif        *wfp.IPsecVirtualIfTunnelInfo0
+
+	getSpi    *wfp.IPsecGetSPI1 // as first given to GetSpi/SetSpi; nil before
+	spi       uint32            // inbound SPI, 0 before GetSpi/SetSpi
+	inTraffic wfp.IPsecTraffic1 // the inbound traffic (Update may change it)
+	inUDP     *wfp.IPsecV4UDPEncapsulation0
+	outUDP    *wfp.IPsecV4UDPEncapsulation0
+
+	in, out *bundle
+
+	expiredAt time.Time // set in state Expired
+
+	tslot *timerSlot // shared by all versions
+}
+
+// filterIDs returns the filters this version refers to.
+func (c *saCtx) filterIDs() (out, in uint64) {
+	out = refFilter(&c.outTraffic)
+	if c.getSpi != nil {
+		in = refFilter(&c.inTraffic)
+	}
+	return out, in
+}
+
+func refFilter(t *wfp.IPsecTraffic1) uint64 {
+	if t.TrafficType == wfp.TrafficTypeTunnel {
+		return t.TunnelPolicyID
+	}
+	return t.IPsecFilterID
+}
+
+// bundle is an SA bundle as the engine holds it. The key bytes inside b are
+// shared by every version of the context and guarded by keys.
+type bundle struct {
+	b     wfp.IPsecSABundle1 // engine-owned deep copy, keys included
+	added time.Time
+	keys  *keyBox
+}
+
+// keyBox guards the key bytes of one bundle: they are read when returned to
+// an authorized caller and zeroed when the SA is deleted.
+type keyBox struct {
+	mu     sync.Mutex // guards zeroed and the key bytes of the bundle
+	zeroed bool
+}
+
+// zero overwrites the keys of sas, once.
+func (k *keyBox) zero(sas []wfp.IPsecSA0) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.zeroed {
+		return
+	}
+	for i := range sas {
+		sas[i].ZeroKeys()
+	}
+	k.zeroed = true
+}
+
+const numShards = 64
+
+// saTable maps SA context ids to their current version.
+type saTable struct {
+	shards [numShards]saShard
+}
+
+type saShard struct {
+	mu sync.RWMutex // guards m
+	m  map[uint64]*saCtx
+
+	// Counters of this shard's contexts; the engine's are the sums.
+	count   atomic.Int64  // contexts
+	active  atomic.Int64  // SAs in their bundles (committed)
+	added   atomic.Uint64 // SAs ever added (committed)
+	deleted atomic.Uint64 // SAs ever deleted (committed)
+	_       [64]byte      // keep shards on separate cache lines
+}
+
+// sum adds up a counter over the shards.
+func (t *saTable) sum(f func(sh *saShard) int64) int64 {
+	var n int64
+	for i := range t.shards {
+		n += f(&t.shards[i])
+	}
+	return n
+}
+
+func (t *saTable) len() int64 { return t.sum(func(sh *saShard) int64 { return sh.count.Load() }) }
+
+func (t *saTable) init() {
+	for i := range t.shards {
+		t.shards[i].m = make(map[uint64]*saCtx)
+	}
+}
+
+func (t *saTable) shard(id uint64) *saShard { return &t.shards[id%numShards] }
+
+func (t *saTable) get(id uint64) *saCtx {
+	sh := t.shard(id)
+	sh.mu.RLock()
+	c := sh.m[id]
+	sh.mu.RUnlock()
+	return c
+}
+
+// snapshot returns the current versions of all contexts, unordered.
+func (t *saTable) snapshot() []*saCtx {
+	out := make([]*saCtx, 0, t.len()+16)
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.RLock()
+		for _, c := range sh.m {
+			out = append(out, c)
+		}
+		sh.mu.RUnlock()
+	}
+	return out
+}
+
+// spiTable maps inbound SPIs in use to the id of the context holding them.
+type spiTable struct {
+	shards [numShards]spiShard
+}
+
+type spiShard struct {
+	mu sync.Mutex // guards m
+	m  map[uint32]uint64
+	_  [48]byte
+}
+
+func (t *spiTable) init() {
+	for i := range t.shards {
+		t.shards[i].m = make(map[uint32]uint64)
+	}
+}
+
+func (t *spiTable) shard(spi uint32) *spiShard {
+	// SPIs are random, except when set by callers; mix the bits anyway.
+	h := spi * 0x9E3779B1
+	return &t.shards[h>>26]
+}
+
+// reserve marks spi as held by id. It reports false if spi is taken.
+func (t *spiTable) reserve(spi uint32, id uint64) bool {
+	sh := t.shard(spi)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if _, ok := sh.m[spi]; ok {
+		return false
+	}
+	sh.m[spi] = id
+	return true
+}
+
+// release frees spi if id holds it.
+func (t *spiTable) release(spi uint32, id uint64) {
+	sh := t.shard(spi)
+	sh.mu.Lock()
+	if sh.m[spi] == id {
+		delete(sh.m, spi)
+	}
+	sh.mu.Unlock()
+}
+
+func (t *spiTable) owner(spi uint32) (uint64, bool) {
+	sh := t.shard(spi)
+	sh.mu.Lock()
+	id, ok := sh.m[spi]
+	sh.mu.Unlock()
+	return id, ok
+}

@@ -1,0 +1,166 @@
+package engine
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/sadb-dev/sadb/clock"
+	"github.com/sadb-dev/sadb/wfp"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func newTestEngine(tb testing.TB, opts Options) (*Engine, *clock.Fake) {
+	tb.Helper()
+	clk := clock.NewFake(t0)
+	if opts.Clock == nil {
+		opts.Clock = clk
+	}
+	e, err := New(opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { e.Close() })
+	return e, clk
+}
+
+func openAdmin(tb testing.TB, e *Engine) wfp.API {
+	tb.Helper()
+	api, err := e.FwpmEngineOpen0(wfp.Token{User: wfp.UserSID(0)}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return api
+}
+
+// addTransportFilters adds the outbound and inbound IPsec transport filters
+// for local<->remote and returns their ids.
+func addTransportFilters(tb testing.TB, api wfp.API, local, remote wfp.V4Addr) (out, in uint64) {
+	tb.Helper()
+	conds := []wfp.FwpmFilterCondition0{
+		wfp.ValueCondition(wfp.ConditionIPLocalAddressType, wfp.MatchEqual, wfp.Uint8Value(uint8(wfp.NlatUnicast))),
+		wfp.ValueCondition(wfp.ConditionIPLocalAddress, wfp.MatchEqual, wfp.Uint32Value(uint32(local))),
+		wfp.ValueCondition(wfp.ConditionIPRemoteAddress, wfp.MatchEqual, wfp.Uint32Value(uint32(remote))),
+	}
+	var err error
+	out, err = api.FwpmFilterAdd0(&wfp.FwpmFilter0{DisplayData: wfp.FwpmDisplayData0{Name: "out"},
+		LayerKey: wfp.LayerOutboundTransportV4, FilterCondition: conds,
+		Action: wfp.FwpmAction0{Type: wfp.ActionCalloutTerminating, CalloutKey: wfp.CalloutIPsecOutboundTransportV4}}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	in, err = api.FwpmFilterAdd0(&wfp.FwpmFilter0{DisplayData: wfp.FwpmDisplayData0{Name: "in"},
+		LayerKey: wfp.LayerInboundTransportV4, FilterCondition: conds,
+		Action: wfp.FwpmAction0{Type: wfp.ActionCalloutTerminating, CalloutKey: wfp.CalloutIPsecInboundTransportV4}}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out, in
+}
+
+func gcmBundle(spi uint32, lifetime uint32) *wfp.IPsecSABundle1 {
+	key := make(wfp.Key, 20)
+	for i := range key {
+		key[i] = byte(i + 1)
+	}
+	return &wfp.IPsecSABundle1{
+		Lifetime:  wfp.IPsecSALifetime0{LifetimeSeconds: lifetime},
+		IPVersion: wfp.IPVersionV4,
+		QMSAID:    7,
+		SAList: []wfp.IPsecSA0{{
+			SPI: spi, SATransformType: wfp.TransformESPAuthAndCipher,
+			ESPAuthAndCipherInformation: &wfp.IPsecSAAuthAndCipherInformation0{
+				SACipherInformation: wfp.IPsecSACipherInformation0{
+					CipherTransform: wfp.IPsecCipherTransform0{CipherTransformID: wfp.CipherTransformIDGCMAES128},
+					CipherKey:       key,
+				},
+				SAAuthInformation: wfp.IPsecSAAuthInformation0{
+					AuthTransform: wfp.IPsecAuthTransform0{AuthTransformID: wfp.AuthTransformIDGCMAES128},
+				},
+			},
+		}},
+	}
+}
+
+type plumb struct {
+	api                 wfp.API
+	outTraffic          wfp.IPsecTraffic1
+	getSpi              wfp.IPsecGetSPI1
+	inBundle, outBundle *wfp.IPsecSABundle1
+}
+
+func newPlumb(tb testing.TB, api wfp.API) *plumb {
+	local, remote := wfp.MustV4("192.0.2.1"), wfp.MustV4("192.0.2.2")
+	out, in := addTransportFilters(tb, api, local, remote)
+	p := &plumb{api: api, inBundle: gcmBundle(0, 3600), outBundle: gcmBundle(0x1001, 3600)}
+	p.outTraffic = wfp.IPsecTraffic1{IPVersion: wfp.IPVersionV4, LocalV4Address: local, RemoteV4Address: remote,
+		TrafficType: wfp.TrafficTypeTransport, IPsecFilterID: out}
+	p.getSpi = wfp.IPsecGetSPI1{IPVersion: wfp.IPVersionV4, InboundIPsecTraffic: p.outTraffic}
+	p.getSpi.InboundIPsecTraffic.IPsecFilterID = in
+	return p
+}
+
+func (p *plumb) run() (uint64, error) {
+	id, _, err := p.api.IPsecSaContextCreate1(&p.outTraffic, nil)
+	if err != nil {
+		return 0, err
+	}
+	spi, err := p.api.IPsecSaContextGetSpi1(id, &p.getSpi)
+	if err != nil {
+		return id, err
+	}
+	in := *p.inBundle
+	in.SAList = []wfp.IPsecSA0{in.SAList[0]}
+	in.SAList[0].SPI = spi
+	if err := p.api.IPsecSaContextAddInbound1(id, &in); err != nil {
+		return id, err
+	}
+	return id, p.api.IPsecSaContextAddOutbound1(id, p.outBundle)
+}
+
+func TestPlumbingSmoke(t *testing.T) {
+	e, clk := newTestEngine(t, Options{})
+	api := openAdmin(t, e)
+	p := newPlumb(t, api)
+	id, err := p.run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := api.IPsecSaContextGetById1(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.State != wfp.SAContextOutboundAdded || sc.InboundSA == nil || sc.OutboundSA == nil || sc.InboundSPI < 256 {
+		t.Fatalf("unexpected context %+v", sc)
+	}
+	if k := sc.InboundSA.SABundle.SAList[0].ESPAuthAndCipherInformation.SACipherInformation.CipherKey; len(k) != 0 {
+		t.Fatalf("key returned to a session without key material")
+	}
+	if err := api.IPsecSaContextAddOutbound1(id, gcmBundle(0x1001, 10)); !errors.Is(err, wfp.ErrIncompatibleSAState) {
+		t.Fatalf("second AddOutbound: %v", err)
+	}
+	clk.Advance(3601 * time.Second)
+	if _, err := api.IPsecSaContextGetById1(id); !errors.Is(err, wfp.ErrNotFound) {
+		t.Fatalf("after lifetime: %v", err)
+	}
+}
+
+func TestSPIAllocatorCrowded(t *testing.T) {
+	const n = 64
+	e, _ := newTestEngine(t, Options{SPIMin: 1000, SPIMax: 1000 + n - 1})
+	seen := map[uint32]bool{}
+	for i := range n {
+		spi, err := e.allocSPI(uint64(i + 1))
+		if err != nil {
+			t.Fatalf("allocation %d: %v", i, err)
+		}
+		if spi < 1000 || spi >= 1000+n || seen[spi] {
+			t.Fatalf("bad or duplicate SPI %d", spi)
+		}
+		seen[spi] = true
+	}
+	if _, err := e.allocSPI(999); !errors.Is(err, wfp.ErrorNoMoreItems) {
+		t.Fatalf("full range: %v", err)
+	}
+}

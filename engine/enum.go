@@ -1,0 +1,280 @@
+package engine
+
+import (
+	"math"
+	"slices"
+
+	"github.com/sadb-dev/sadb/wfp"
+)
+
+// IPsecSaContextGetById0 returns an SA context (Vista version).
+func (s *session) IPsecSaContextGetById0(id uint64) (*wfp.IPsecSAContext0, error) {
+	sc, err := s.IPsecSaContextGetById1(id)
+	if err != nil {
+		return nil, err
+	}
+	return sc.ToContext0(), nil
+}
+
+// IPsecSaContextGetById1 returns an SA context.
+func (s *session) IPsecSaContextGetById1(id uint64) (*wfp.IPsecSAContext1, error) {
+	var out *wfp.IPsecSAContext1
+	err := s.run(0, func(tx *txn) error {
+		if err := s.checkSADB(wfp.ActrlRead); err != nil {
+			return err
+		}
+		c := s.e.ctxs.get(id)
+		if c == nil {
+			return wfp.Errorf(wfp.ErrNotFound, "SA context %d does not exist", id)
+		}
+		out = s.e.export(c, s.mayReadKeys(), nil)
+		return nil
+	})
+	return out, err
+}
+
+// ctxEnum is an open SA-context enumeration: a snapshot of versions.
+type ctxEnum struct {
+	items []*saCtx
+	pos   int
+	keys  bool
+}
+
+// saEnum is an open SA enumeration: a snapshot of bundles.
+type saEnum struct {
+	items []saItem
+	pos   int
+	keys  bool
+}
+
+type saItem struct {
+	c   *saCtx
+	dir wfp.Direction
+}
+
+// snapshotCtxs returns the current versions in id order.
+func (e *Engine) snapshotCtxs() []*saCtx {
+	all := e.ctxs.snapshot()
+	slices.SortFunc(all, func(a, b *saCtx) int {
+		switch {
+		case a.id < b.id:
+			return -1
+		case a.id > b.id:
+			return 1
+		}
+		return 0
+	})
+	return all
+}
+
+// IPsecSaContextCreateEnumHandle0 snapshots the SA contexts matching tmpl.
+func (s *session) IPsecSaContextCreateEnumHandle0(tmpl *wfp.IPsecSAContextEnumTemplate0) (wfp.EnumHandle, error) {
+	var h uint64
+	err := s.run(0, func(tx *txn) error {
+		if err := s.checkSADB(wfp.ActrlEnum | wfp.ActrlRead); err != nil {
+			return err
+		}
+		local, remote := subnet{any: true}, subnet{any: true}
+		if tmpl != nil {
+			var err error
+			if local, err = parseSubnet(&tmpl.LocalSubNet, "enumTemplate.localSubNet"); err != nil {
+				return err
+			}
+			if remote, err = parseSubnet(&tmpl.RemoteSubNet, "enumTemplate.remoteSubNet"); err != nil {
+				return err
+			}
+		}
+		all := s.e.snapshotCtxs()
+		if !local.any || !remote.any {
+			all = slices.DeleteFunc(all, func(c *saCtx) bool {
+				return !local.contains(c.outTraffic.LocalAddr()) || !remote.contains(c.outTraffic.RemoteAddr())
+			})
+		}
+		h = s.newHandle(&ctxEnum{items: all, keys: s.mayReadKeys()})
+		return nil
+	})
+	return wfp.EnumHandle(h), err
+}
+
+func pageSize(n uint32, left int) int {
+	return min(left, int(min(uint64(n), math.MaxInt32)))
+}
+
+// IPsecSaContextEnum1 returns the next page of an SA-context enumeration.
+func (s *session) IPsecSaContextEnum1(h wfp.EnumHandle, n uint32) ([]*wfp.IPsecSAContext1, error) {
+	var out []*wfp.IPsecSAContext1
+	err := s.run(0, func(tx *txn) error {
+		en, ok := s.handle(uint64(h)).(*ctxEnum)
+		if !ok {
+			return wfp.Errorf(wfp.ErrorInvalidHandle, "%d is not an SA context enumeration handle of this session", h)
+		}
+		k := pageSize(n, len(en.items)-en.pos)
+		out = make([]*wfp.IPsecSAContext1, k)
+		filters := map[uint64]*wfp.FwpmFilter0{}
+		for i := range k {
+			out[i] = s.e.export(en.items[en.pos+i], en.keys, filters)
+			en.items[en.pos+i] = nil // let the version go
+		}
+		en.pos += k
+		return nil
+	})
+	return out, err
+}
+
+// IPsecSaContextEnum0 is the Vista version of IPsecSaContextEnum1.
+func (s *session) IPsecSaContextEnum0(h wfp.EnumHandle, n uint32) ([]*wfp.IPsecSAContext0, error) {
+	page, err := s.IPsecSaContextEnum1(h, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*wfp.IPsecSAContext0, len(page))
+	for i, sc := range page {
+		out[i] = sc.ToContext0()
+	}
+	return out, nil
+}
+
+// IPsecSaContextDestroyEnumHandle0 frees an SA-context enumeration.
+func (s *session) IPsecSaContextDestroyEnumHandle0(h wfp.EnumHandle) error {
+	return s.run(0, func(tx *txn) error {
+		if _, ok := s.handle(uint64(h)).(*ctxEnum); !ok {
+			return wfp.Errorf(wfp.ErrorInvalidHandle, "%d is not an SA context enumeration handle of this session", h)
+		}
+		s.dropHandle(uint64(h))
+		return nil
+	})
+}
+
+// IPsecSaCreateEnumHandle0 snapshots the SA bundles.
+func (s *session) IPsecSaCreateEnumHandle0(tmpl *wfp.IPsecSAEnumTemplate0) (wfp.EnumHandle, error) {
+	var h uint64
+	err := s.run(0, func(tx *txn) error {
+		if err := s.checkSADB(wfp.ActrlEnum | wfp.ActrlRead); err != nil {
+			return err
+		}
+		in, out := true, true
+		if tmpl != nil {
+			switch tmpl.SADirection {
+			case wfp.DirectionInbound:
+				out = false
+			case wfp.DirectionOutbound:
+				in = false
+			default:
+				return wfp.Errorf(wfp.ErrInvalidEnumerator, "saDirection %d is out of range", uint32(tmpl.SADirection))
+			}
+		}
+		en := &saEnum{keys: s.mayReadKeys()}
+		for _, c := range s.e.snapshotCtxs() {
+			if in && c.in != nil {
+				en.items = append(en.items, saItem{c, wfp.DirectionInbound})
+			}
+			if out && c.out != nil {
+				en.items = append(en.items, saItem{c, wfp.DirectionOutbound})
+			}
+		}
+		h = s.newHandle(en)
+		return nil
+	})
+	return wfp.EnumHandle(h), err
+}
+
+// IPsecSaEnum1 returns the next page of an SA enumeration.
+func (s *session) IPsecSaEnum1(h wfp.EnumHandle, n uint32) ([]*wfp.IPsecSADetails1, error) {
+	var out []*wfp.IPsecSADetails1
+	err := s.run(0, func(tx *txn) error {
+		en, ok := s.handle(uint64(h)).(*saEnum)
+		if !ok {
+			return wfp.Errorf(wfp.ErrorInvalidHandle, "%d is not an SA enumeration handle of this session", h)
+		}
+		k := pageSize(n, len(en.items)-en.pos)
+		out = make([]*wfp.IPsecSADetails1, k)
+		filters := map[uint64]*wfp.FwpmFilter0{}
+		for i := range k {
+			it := en.items[en.pos+i]
+			b := it.c.in
+			if it.dir == wfp.DirectionOutbound {
+				b = it.c.out
+			}
+			d := &wfp.IPsecSADetails1{}
+			s.e.exportDetails(d, it.c, b, it.dir, en.keys, filters)
+			out[i] = d
+			en.items[en.pos+i] = saItem{}
+		}
+		en.pos += k
+		return nil
+	})
+	return out, err
+}
+
+// IPsecSaEnum0 is the Vista version of IPsecSaEnum1.
+func (s *session) IPsecSaEnum0(h wfp.EnumHandle, n uint32) ([]*wfp.IPsecSADetails0, error) {
+	page, err := s.IPsecSaEnum1(h, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*wfp.IPsecSADetails0, len(page))
+	for i, d := range page {
+		out[i] = d.ToDetails0()
+	}
+	return out, nil
+}
+
+// IPsecSaDestroyEnumHandle0 frees an SA enumeration.
+func (s *session) IPsecSaDestroyEnumHandle0(h wfp.EnumHandle) error {
+	return s.run(0, func(tx *txn) error {
+		if _, ok := s.handle(uint64(h)).(*saEnum); !ok {
+			return wfp.Errorf(wfp.ErrorInvalidHandle, "%d is not an SA enumeration handle of this session", h)
+		}
+		s.dropHandle(uint64(h))
+		return nil
+	})
+}
+
+// IPsecGetStatistics1 returns IPsec statistics.
+func (s *session) IPsecGetStatistics1() (*wfp.IPsecStatistics1, error) {
+	var out *wfp.IPsecStatistics1
+	err := s.run(opNoTxn, func(tx *txn) error {
+		if err := s.checkSADB(wfp.ActrlReadStats); err != nil {
+			return err
+		}
+		st := &wfp.IPsecStatistics1{}
+		a := &st.AggregateSAStatistics
+		t := &s.e.ctxs
+		a.ActiveSAs = clamp32(t.sum(func(sh *saShard) int64 { return sh.active.Load() }))
+		a.TotalSAsAdded = uint32(t.sum(func(sh *saShard) int64 { return int64(sh.added.Load()) }))
+		a.TotalSAsDeleted = uint32(t.sum(func(sh *saShard) int64 { return int64(sh.deleted.Load()) }))
+		var pending, tunnels int64
+		for _, c := range s.e.ctxs.snapshot() {
+			if c.state < wfp.SAContextOutboundAdded {
+				pending++
+			}
+			if c.outTraffic.TrafficType == wfp.TrafficTypeTunnel && c.in != nil && c.out != nil {
+				tunnels++
+			}
+		}
+		a.PendingSANegotiations = clamp32(pending)
+		a.ActiveTunnels = clamp32(tunnels)
+		out = st
+		return nil
+	})
+	return out, err
+}
+
+// IPsecGetStatistics0 is the Vista version of IPsecGetStatistics1.
+func (s *session) IPsecGetStatistics0() (*wfp.IPsecStatistics0, error) {
+	st, err := s.IPsecGetStatistics1()
+	if err != nil {
+		return nil, err
+	}
+	return st.ToStatistics0(), nil
+}
+
+func clamp32(v int64) uint32 {
+	switch {
+	case v < 0:
+		return 0
+	case v > math.MaxUint32:
+		return math.MaxUint32
+	}
+	return uint32(v)
+}

@@ -1,0 +1,197 @@
+package engine
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/sadb-dev/sadb/wfp"
+)
+
+// keyManagers holds the registered key managers (trusted intermediary
+// agents). Registrations belong to sessions and are not persisted.
+type keyManagers struct {
+	n    atomic.Int32 // len(regs), read without the lock on the hot path
+	mu   sync.Mutex   // guards regs
+	regs []*kmRegistration
+}
+
+type kmRegistration struct {
+	s   *session
+	km  wfp.IPsecKeyManager0
+	cbs wfp.IPsecKeyManagerCallbacks0
+
+	mu   sync.Mutex // guards q
+	q    []*wfp.IPsecSAContext1
+	wake chan struct{} // capacity 1
+	done chan struct{} // closed when the registration ends
+	exit chan struct{} // closed when the worker has returned
+}
+
+// start launches the worker that calls KeyNotify, in order, one at a time.
+func (r *kmRegistration) start(e *Engine) {
+	r.wake = make(chan struct{}, 1)
+	r.done = make(chan struct{})
+	r.exit = make(chan struct{})
+	go func() {
+		defer close(r.exit)
+		for {
+			select {
+			case <-r.done:
+				return
+			case <-r.wake:
+			}
+			for {
+				r.mu.Lock()
+				if len(r.q) == 0 {
+					r.mu.Unlock()
+					break
+				}
+				sc := r.q[0]
+				r.q = r.q[1:]
+				r.mu.Unlock()
+				select {
+				case <-r.done:
+					return
+				default:
+				}
+				func() {
+					defer func() {
+						if p := recover(); p != nil {
+							e.log.Error("key manager callback panicked", "panic", p)
+						}
+					}()
+					r.cbs.KeyNotify(sc.InboundSA, sc.OutboundSA)
+				}()
+			}
+		}
+	}()
+}
+
+func (k *keyManagers) remove(r *kmRegistration) {
+	k.mu.Lock()
+	for i, x := range k.regs {
+		if x == r {
+			k.regs = append(k.regs[:i], k.regs[i+1:]...)
+			k.n.Add(-1)
+			close(r.done)
+			break
+		}
+	}
+	k.mu.Unlock()
+	<-r.exit // a running callback finishes first
+}
+
+// notify queues KeyNotify for context id, whose outbound bundle was just
+// added, to every registered manager.
+func (k *keyManagers) notify(e *Engine, id uint64) {
+	if k.n.Load() == 0 {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.regs) == 0 {
+		return
+	}
+	c := e.ctxs.get(id)
+	if c == nil || c.in == nil || c.out == nil {
+		return
+	}
+	for _, r := range k.regs {
+		sc := e.export(c, r.s.mayReadKeys(), nil)
+		r.mu.Lock()
+		r.q = append(r.q, sc)
+		r.mu.Unlock()
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// IPsecKeyManagerAddAndRegister0 registers a key manager.
+func (s *session) IPsecKeyManagerAddAndRegister0(km *wfp.IPsecKeyManager0, cbs *wfp.IPsecKeyManagerCallbacks0) (wfp.KeyManagerHandle, error) {
+	var h uint64
+	err := s.run(opWrite|opNoTxn, func(tx *txn) error {
+		if err := s.checkSADB(wfp.ActrlAdd); err != nil {
+			return err
+		}
+		if km == nil || cbs == nil {
+			return wfp.Errorf(wfp.ErrNullPointer, "keyManager and keyManagerCallbacks are required")
+		}
+		if km.Flags&^wfp.KeyManagerFlagDictateKey != 0 {
+			return wfp.Errorf(wfp.ErrInvalidFlags, "key manager flags 0x%X have undefined bits", km.Flags&^wfp.KeyManagerFlagDictateKey)
+		}
+		if km.KeyDictationTimeoutHint > wfp.KeyDictationTimeoutMax {
+			return wfp.Errorf(wfp.ErrInvalidInterval, "keyDictationTimeoutHint %d s exceeds %d s", km.KeyDictationTimeoutHint, wfp.KeyDictationTimeoutMax)
+		}
+		dictates := km.Flags&wfp.KeyManagerFlagDictateKey != 0
+		if cbs.KeyNotify == nil {
+			return wfp.Errorf(wfp.ErrNullPointer, "keyNotify is required")
+		}
+		if dictates && (cbs.KeyDictationCheck == nil || cbs.KeyDictation == nil) {
+			return wfp.Errorf(wfp.ErrNullPointer, "a dictating key manager needs all three callbacks")
+		}
+		if !dictates && (cbs.KeyDictationCheck != nil || cbs.KeyDictation != nil) {
+			return wfp.Errorf(wfp.ErrInvalidParameter, "only keyNotify may be given without IPSEC_KEY_MANAGER_FLAG_DICTATE_KEY")
+		}
+		if len(km.DisplayData.Name) > maxNameLen || len(km.DisplayData.Description) > 4*maxNameLen {
+			return wfp.Errorf(wfp.ErrOutOfBounds, "display data is too long")
+		}
+		r := &kmRegistration{s: s, km: *km, cbs: *cbs}
+		if r.km.KeyManagerKey.IsZero() {
+			r.km.KeyManagerKey = wfp.NewGUID()
+		}
+		if r.km.KeyDictationTimeoutHint == 0 {
+			r.km.KeyDictationTimeoutHint = wfp.KeyDictationTimeoutDefault
+		}
+		k := &s.e.kms
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		for _, x := range k.regs {
+			if x.km.KeyManagerKey == r.km.KeyManagerKey {
+				return wfp.Errorf(wfp.ErrAlreadyExists, "key manager %s is already registered", r.km.KeyManagerKey)
+			}
+			if dictates && x.km.Flags&wfp.KeyManagerFlagDictateKey != 0 {
+				return wfp.Errorf(wfp.ErrAlreadyExists, "another key manager (%s) already dictates keys", x.km.KeyManagerKey)
+			}
+		}
+		r.start(s.e)
+		k.regs = append(k.regs, r)
+		k.n.Add(1)
+		h = s.newHandle(r)
+		return nil
+	})
+	return wfp.KeyManagerHandle(h), err
+}
+
+// IPsecKeyManagerUnregisterAndDelete0 unregisters a key manager.
+func (s *session) IPsecKeyManagerUnregisterAndDelete0(h wfp.KeyManagerHandle) error {
+	return s.run(opWrite|opNoTxn, func(tx *txn) error {
+		r, ok := s.handle(uint64(h)).(*kmRegistration)
+		if !ok {
+			return wfp.Errorf(wfp.ErrorInvalidHandle, "%d is not a key manager registration of this session", h)
+		}
+		s.dropHandle(uint64(h))
+		s.e.kms.remove(r)
+		return nil
+	})
+}
+
+// IPsecKeyManagersGet0 lists the registered key managers.
+func (s *session) IPsecKeyManagersGet0() ([]*wfp.IPsecKeyManager0, error) {
+	var out []*wfp.IPsecKeyManager0
+	err := s.run(0, func(tx *txn) error {
+		if err := s.checkSADB(wfp.ActrlRead); err != nil {
+			return err
+		}
+		k := &s.e.kms
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		for _, r := range k.regs {
+			km := r.km
+			out = append(out, &km)
+		}
+		return nil
+	})
+	return out, err
+}

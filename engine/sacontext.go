@@ -1,0 +1,613 @@
+package engine
+
+import (
+	"math/rand/v2"
+
+	"github.com/sadb-dev/sadb/wfp"
+)
+
+// modifyCtx runs fn on the current version of context id with the context's
+// table shard locked, so calls on one context are serialized. fn returns the
+// next version (nil deletes the context, the same pointer changes nothing).
+// Events fn emits are queued while the shard is locked, which keeps each
+// context's events in the order its changes happened.
+func (tx *txn) modifyCtx(id uint64, fn func(c *saCtx) (*saCtx, error)) error {
+	e := tx.e
+	sh := e.ctxs.shard(id)
+	sh.mu.Lock()
+	c := sh.m[id]
+	if c == nil {
+		sh.mu.Unlock()
+		return wfp.Errorf(wfp.ErrNotFound, "SA context %d does not exist", id)
+	}
+	next, err := fn(c)
+	if err != nil || next == c {
+		sh.mu.Unlock()
+		return err
+	}
+	if next == nil {
+		delete(sh.m, id)
+		sh.count.Add(-1)
+	} else {
+		sh.m[id] = next
+	}
+	sh.mu.Unlock()
+	tx.undo = append(tx.undo, undoEntry{kind: undoCtx, id: id, ctx: c})
+	if e.store != nil {
+		tx.dirty.ctx(id)
+	}
+	return nil
+}
+
+// deleteLocked records the consequences of deleting context c: the DELETE
+// event now, and after commit its keys zeroed, its SPI released, its filter
+// references dropped. Called from a modifyCtx callback.
+func (tx *txn) deleteLocked(c *saCtx) {
+	tx.event(wfp.SAContextEventDelete, c)
+	n := 0
+	for _, b := range []*bundle{c.in, c.out} {
+		if b != nil {
+			tx.postAction(postAction{kind: postZeroKeys, b: b})
+			n += len(b.b.SAList)
+		}
+	}
+	if n > 0 {
+		tx.postAction(postAction{kind: postSAsDeleted, id: c.id, n: n})
+	}
+	if c.spi != 0 {
+		tx.postAction(postAction{kind: postReleaseSPI, id: c.id, spi: c.spi})
+	}
+	tx.postAction(postAction{kind: postUnschedule, ts: c.tslot})
+	out, in := c.filterIDs()
+	tx.postAction(postAction{kind: postUnrefFilter, id: out, spi: uint32(tx.slot)})
+	if in != 0 {
+		tx.postAction(postAction{kind: postUnrefFilter, id: in, spi: uint32(tx.slot)})
+	}
+}
+
+// IPsecSaContextCreate0 creates an SA context (Vista version).
+func (s *session) IPsecSaContextCreate0(t *wfp.IPsecTraffic0) (uint64, uint64, error) {
+	if t == nil {
+		return s.IPsecSaContextCreate1(nil, nil)
+	}
+	t1 := t.ToTraffic1()
+	return s.IPsecSaContextCreate1(&t1, nil)
+}
+
+// IPsecSaContextCreate1 creates an SA context for outbound traffic t.
+func (s *session) IPsecSaContextCreate1(t *wfp.IPsecTraffic1, vif *wfp.IPsecVirtualIfTunnelInfo0) (id, inboundFilter uint64, err error) {
+	err = s.run(opWrite|opNoTxn|opNoDynamic, func(tx *txn) error {
+		if err := s.checkSADB(wfp.ActrlAdd); err != nil {
+			return err
+		}
+		if t == nil {
+			return wfp.Errorf(wfp.ErrNullPointer, "outboundTraffic is nil")
+		}
+		if err := validateTraffic(t, "outboundTraffic"); err != nil {
+			return err
+		}
+		f, err := tx.refIPsec(t, true)
+		if err != nil {
+			return err
+		}
+		e := s.e
+		c := &saCtx{
+			id:         e.nextCtx.Add(1),
+			state:      wfp.SAContextCreated,
+			created:    e.clk.Now(),
+			outTraffic: *t,
+		}
+		c.tslot = newTimerSlot(c.id)
+		if vif != nil {
+			v := *vif
+			c.vif = &v
+		}
+		sh := e.ctxs.shard(c.id)
+		sh.mu.Lock()
+		sh.m[c.id] = c
+		tx.event(wfp.SAContextEventAdd, c)
+		sh.count.Add(1)
+		sh.mu.Unlock()
+		tx.undo = append(tx.undo, undoEntry{kind: undoCtx, id: c.id})
+		if e.store != nil {
+			tx.dirty.ctx(c.id)
+			tx.dirty.meta = true // the id counter
+		}
+		id = c.id
+		inboundFilter = e.filters.cachedInbound(f)
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return id, inboundFilter, nil
+}
+
+// IPsecSaContextGetSpi0 is the Vista version of GetSpi1.
+func (s *session) IPsecSaContextGetSpi0(id uint64, g *wfp.IPsecGetSPI0) (uint32, error) {
+	if g == nil {
+		return s.IPsecSaContextGetSpi1(id, nil)
+	}
+	g1 := g.ToGetSPI1()
+	return s.IPsecSaContextGetSpi1(id, &g1)
+}
+
+// IPsecSaContextGetSpi1 allocates (or returns again) the inbound SPI.
+func (s *session) IPsecSaContextGetSpi1(id uint64, g *wfp.IPsecGetSPI1) (uint32, error) {
+	var spi uint32
+	err := s.run(opWrite, func(tx *txn) error {
+		if err := s.checkSADB(wfp.ActrlAdd); err != nil {
+			return err
+		}
+		if g == nil {
+			return wfp.Errorf(wfp.ErrNullPointer, "getSpi is nil")
+		}
+		if err := validateGetSPI(g); err != nil {
+			return err
+		}
+		return tx.modifyCtx(id, func(c *saCtx) (*saCtx, error) {
+			switch c.state {
+			case wfp.SAContextSPISet, wfp.SAContextInboundAdded, wfp.SAContextOutboundAdded:
+				if !sameGetSPI(c.getSpi, g) {
+					return nil, wfp.Errorf(wfp.ErrTrafficMismatch, "GetSpi was already called for SA context %d with other traffic", id)
+				}
+				spi = c.spi
+				return c, nil
+			case wfp.SAContextExpired:
+				return nil, wfp.Errorf(wfp.ErrIncompatibleSAState, "SA context %d has expired", id)
+			}
+			if err := matchInbound(c, g); err != nil {
+				return nil, err
+			}
+			if _, err := tx.refIPsec(&g.InboundIPsecTraffic, false); err != nil {
+				return nil, err
+			}
+			v, err := tx.e.allocSPI(id)
+			if err != nil {
+				return nil, err
+			}
+			tx.reservedSPI(v, id)
+			spi = v
+			return withSPI(c, g, v), nil
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	return spi, nil
+}
+
+// IPsecSaContextSetSpi0 sets the inbound SPI chosen by the caller.
+func (s *session) IPsecSaContextSetSpi0(id uint64, g *wfp.IPsecGetSPI1, spi uint32) error {
+	return s.run(opWrite, func(tx *txn) error {
+		if err := s.checkSADB(wfp.ActrlAdd); err != nil {
+			return err
+		}
+		if g == nil {
+			return wfp.Errorf(wfp.ErrNullPointer, "getSpi is nil")
+		}
+		if err := validateGetSPI(g); err != nil {
+			return err
+		}
+		if spi < s.e.spiMin || spi > s.e.spiMax {
+			return wfp.Errorf(wfp.ErrOutOfBounds, "SPI %d is outside [%d, %d]", spi, s.e.spiMin, s.e.spiMax)
+		}
+		return tx.modifyCtx(id, func(c *saCtx) (*saCtx, error) {
+			if c.state == wfp.SAContextSPISet && c.spi == spi && sameGetSPI(c.getSpi, g) {
+				return c, nil
+			}
+			if c.state != wfp.SAContextCreated {
+				return nil, wfp.Errorf(wfp.ErrIncompatibleSAState, "SA context %d is %v; SetSpi needs a new context", id, c.state)
+			}
+			if err := matchInbound(c, g); err != nil {
+				return nil, err
+			}
+			if _, err := tx.refIPsec(&g.InboundIPsecTraffic, false); err != nil {
+				return nil, err
+			}
+			if !tx.e.spis.reserve(spi, id) {
+				return nil, wfp.Errorf(wfp.ErrAlreadyExists, "SPI %d is in use", spi)
+			}
+			tx.reservedSPI(spi, id)
+			return withSPI(c, g, spi), nil
+		})
+	})
+}
+
+func withSPI(c *saCtx, g *wfp.IPsecGetSPI1, spi uint32) *saCtx {
+	next := *c
+	gc := *g
+	gc.RngCryptoModuleID = nil
+	if g.InboundUDPEncapsulation != nil {
+		u := *g.InboundUDPEncapsulation
+		gc.InboundUDPEncapsulation = &u
+		next.inUDP = &u
+		out := u
+		next.outUDP = &out
+	}
+	next.getSpi = &gc
+	next.spi = spi
+	next.inTraffic = g.InboundIPsecTraffic
+	next.state = wfp.SAContextSPISet
+	return &next
+}
+
+// matchInbound checks that the inbound traffic describes the same connection
+// as the context's outbound traffic.
+func matchInbound(c *saCtx, g *wfp.IPsecGetSPI1) error {
+	in, out := &g.InboundIPsecTraffic, &c.outTraffic
+	switch {
+	case in.IPVersion != out.IPVersion:
+		return wfp.Errorf(wfp.ErrTrafficMismatch, "inbound traffic is %v, the SA context is %v", in.IPVersion, out.IPVersion)
+	case in.TrafficType != out.TrafficType:
+		return wfp.Errorf(wfp.ErrTrafficMismatch, "inbound traffic is %v, the SA context is %v", in.TrafficType, out.TrafficType)
+	case in.LocalAddr() != out.LocalAddr() || in.RemoteAddr() != out.RemoteAddr():
+		return wfp.Errorf(wfp.ErrTrafficMismatch, "inbound traffic %s<->%s differs from the SA context's %s<->%s",
+			in.LocalAddr(), in.RemoteAddr(), out.LocalAddr(), out.RemoteAddr())
+	case in.TrafficType == wfp.TrafficTypeTunnel && in.TunnelPolicyID != out.TunnelPolicyID:
+		return wfp.Errorf(wfp.ErrTrafficMismatch, "inbound tunnelPolicyId %d differs from the SA context's %d", in.TunnelPolicyID, out.TunnelPolicyID)
+	}
+	return nil
+}
+
+func sameGetSPI(a, b *wfp.IPsecGetSPI1) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	if a.IPVersion != b.IPVersion || a.InboundIPsecTraffic != b.InboundIPsecTraffic {
+		return false
+	}
+	if (a.InboundUDPEncapsulation == nil) != (b.InboundUDPEncapsulation == nil) {
+		return false
+	}
+	return a.InboundUDPEncapsulation == nil || *a.InboundUDPEncapsulation == *b.InboundUDPEncapsulation
+}
+
+// allocSPI reserves a random free SPI for context id.
+func (e *Engine) allocSPI(id uint64) (uint32, error) {
+	span := uint64(e.spiMax) - uint64(e.spiMin) + 1
+	for range 32 {
+		spi := e.spiMin + uint32(rand.Uint64N(span))
+		if e.spis.reserve(spi, id) {
+			return spi, nil
+		}
+	}
+	// Crowded: scan from a random start, so the time is bounded by the range.
+	start := rand.Uint64N(span)
+	for k := range span {
+		spi := e.spiMin + uint32((start+k)%span)
+		if e.spis.reserve(spi, id) {
+			return spi, nil
+		}
+	}
+	return 0, wfp.Errorf(wfp.ErrorNoMoreItems, "every SPI in [%d, %d] is in use", e.spiMin, e.spiMax)
+}
+
+// newBundle makes the engine's copy of a validated bundle, keys included,
+// in one allocation (two with the key bytes) for the common shapes.
+func (e *Engine) newBundle(in *wfp.IPsecSABundle1) *bundle {
+	blk := &struct {
+		b   bundle
+		kb  keyBox
+		sas [2]wfp.IPsecSA0
+		inf [2]wfp.IPsecSAAuthAndCipherInformation0
+	}{}
+	b := &blk.b
+	b.b = *in
+	b.b.IPsecID = in.IPsecID.Clone()
+	b.b.KeyModuleState = in.KeyModuleState.Clone()
+	b.added = e.clk.Now()
+	b.keys = &blk.kb
+	n := 0
+	for i := range in.SAList {
+		for _, k := range saKeys(&in.SAList[i]) {
+			n += len(k)
+		}
+	}
+	buf := make([]byte, 0, n)
+	key := func(k wfp.Key) wfp.Key {
+		if len(k) == 0 {
+			return nil
+		}
+		start := len(buf)
+		buf = append(buf, k...)
+		return wfp.Key(buf[start:len(buf):len(buf)])
+	}
+	sas := blk.sas[:len(in.SAList)]
+	if len(in.SAList) > len(blk.sas) {
+		sas = make([]wfp.IPsecSA0, len(in.SAList))
+	}
+	for i := range in.SAList {
+		src := &in.SAList[i]
+		inf := &blk.inf[i%2]
+		dst := wfp.IPsecSA0{SPI: src.SPI, SATransformType: src.SATransformType}
+		auth := func(a *wfp.IPsecSAAuthInformation0) *wfp.IPsecSAAuthInformation0 {
+			inf.SAAuthInformation = wfp.IPsecSAAuthInformation0{
+				AuthTransform: wfp.IPsecAuthTransform0{AuthTransformID: a.AuthTransform.AuthTransformID},
+				AuthKey:       key(a.AuthKey),
+			}
+			return &inf.SAAuthInformation
+		}
+		switch src.SATransformType {
+		case wfp.TransformAH:
+			dst.AHInformation = auth(src.AHInformation)
+		case wfp.TransformESPAuth:
+			dst.ESPAuthInformation = auth(src.ESPAuthInformation)
+		case wfp.TransformESPAuthFW:
+			dst.ESPAuthFWInformation = auth(src.ESPAuthFWInformation)
+		case wfp.TransformESPCipher:
+			c := src.ESPCipherInformation
+			inf.SACipherInformation = wfp.IPsecSACipherInformation0{
+				CipherTransform: wfp.IPsecCipherTransform0{CipherTransformID: c.CipherTransform.CipherTransformID},
+				CipherKey:       key(c.CipherKey),
+			}
+			dst.ESPCipherInformation = &inf.SACipherInformation
+		case wfp.TransformESPAuthAndCipher:
+			ac := src.ESPAuthAndCipherInformation
+			auth(&ac.SAAuthInformation)
+			inf.SACipherInformation = wfp.IPsecSACipherInformation0{
+				CipherTransform: wfp.IPsecCipherTransform0{CipherTransformID: ac.SACipherInformation.CipherTransform.CipherTransformID},
+				CipherKey:       key(ac.SACipherInformation.CipherKey),
+			}
+			dst.ESPAuthAndCipherInformation = inf
+		}
+		sas[i] = dst
+	}
+	b.b.SAList = sas
+	return b
+}
+
+// saKeys returns the key blobs of a validated SA.
+func saKeys(sa *wfp.IPsecSA0) []wfp.Key {
+	switch sa.SATransformType {
+	case wfp.TransformAH:
+		return []wfp.Key{sa.AHInformation.AuthKey}
+	case wfp.TransformESPAuth:
+		return []wfp.Key{sa.ESPAuthInformation.AuthKey}
+	case wfp.TransformESPAuthFW:
+		return []wfp.Key{sa.ESPAuthFWInformation.AuthKey}
+	case wfp.TransformESPCipher:
+		return []wfp.Key{sa.ESPCipherInformation.CipherKey}
+	case wfp.TransformESPAuthAndCipher:
+		return []wfp.Key{sa.ESPAuthAndCipherInformation.SAAuthInformation.AuthKey, sa.ESPAuthAndCipherInformation.SACipherInformation.CipherKey}
+	}
+	return nil
+}
+
+// IPsecSaContextAddInbound0 is the Vista version of AddInbound1.
+func (s *session) IPsecSaContextAddInbound0(id uint64, b *wfp.IPsecSABundle0) error {
+	if b == nil {
+		return s.IPsecSaContextAddInbound1(id, nil)
+	}
+	b1 := b.ToBundle1()
+	return s.IPsecSaContextAddInbound1(id, &b1)
+}
+
+// IPsecSaContextAddInbound1 adds the inbound SA bundle.
+func (s *session) IPsecSaContextAddInbound1(id uint64, b *wfp.IPsecSABundle1) error {
+	return s.run(opWrite, func(tx *txn) error {
+		if err := s.checkSADB(wfp.ActrlAdd); err != nil {
+			return err
+		}
+		if b == nil {
+			return wfp.Errorf(wfp.ErrNullPointer, "inboundBundle is nil")
+		}
+		if err := validateBundle(b, "inboundBundle"); err != nil {
+			return err
+		}
+		return tx.modifyCtx(id, func(c *saCtx) (*saCtx, error) {
+			if c.state != wfp.SAContextSPISet {
+				return nil, wfp.Errorf(wfp.ErrIncompatibleSAState, "SA context %d is %v; AddInbound follows GetSpi/SetSpi", id, c.state)
+			}
+			if b.IPVersion != c.outTraffic.IPVersion {
+				return nil, wfp.Errorf(wfp.ErrTrafficMismatch, "inboundBundle is %v, the SA context is %v", b.IPVersion, c.outTraffic.IPVersion)
+			}
+			for i := range b.SAList {
+				if b.SAList[i].SPI != c.spi {
+					return nil, wfp.Errorf(wfp.ErrInvalidParameter, "inboundBundle.saList[%d].spi is %d; the SA context's inbound SPI is %d", i, b.SAList[i].SPI, c.spi)
+				}
+			}
+			next := *c
+			next.in = s.e.newBundle(b)
+			next.state = wfp.SAContextInboundAdded
+			tx.postAction(postAction{kind: postSAsAdded, id: id, n: len(b.SAList)})
+			tx.postAction(postAction{kind: postSchedule, id: id})
+			return &next, nil
+		})
+	})
+}
+
+// IPsecSaContextAddOutbound0 is the Vista version of AddOutbound1.
+func (s *session) IPsecSaContextAddOutbound0(id uint64, b *wfp.IPsecSABundle0) error {
+	if b == nil {
+		return s.IPsecSaContextAddOutbound1(id, nil)
+	}
+	b1 := b.ToBundle1()
+	return s.IPsecSaContextAddOutbound1(id, &b1)
+}
+
+// IPsecSaContextAddOutbound1 adds the outbound SA bundle.
+func (s *session) IPsecSaContextAddOutbound1(id uint64, b *wfp.IPsecSABundle1) error {
+	return s.run(opWrite, func(tx *txn) error {
+		if err := s.checkSADB(wfp.ActrlAdd); err != nil {
+			return err
+		}
+		if b == nil {
+			return wfp.Errorf(wfp.ErrNullPointer, "outboundBundle is nil")
+		}
+		if err := validateBundle(b, "outboundBundle"); err != nil {
+			return err
+		}
+		for i := range b.SAList {
+			if b.SAList[i].SPI < minSPI {
+				return wfp.Errorf(wfp.ErrOutOfBounds, "outboundBundle.saList[%d].spi %d is reserved (SPIs below 256)", i, b.SAList[i].SPI)
+			}
+		}
+		return tx.modifyCtx(id, func(c *saCtx) (*saCtx, error) {
+			if c.state != wfp.SAContextInboundAdded {
+				return nil, wfp.Errorf(wfp.ErrIncompatibleSAState, "SA context %d is %v; AddOutbound follows AddInbound", id, c.state)
+			}
+			if b.IPVersion != c.outTraffic.IPVersion {
+				return nil, wfp.Errorf(wfp.ErrTrafficMismatch, "outboundBundle is %v, the SA context is %v", b.IPVersion, c.outTraffic.IPVersion)
+			}
+			if b.QMSAID != c.in.b.QMSAID {
+				return nil, wfp.Errorf(wfp.ErrInvalidParameter, "outboundBundle.qmSaId %d differs from the inbound bundle's %d", b.QMSAID, c.in.b.QMSAID)
+			}
+			next := *c
+			next.out = s.e.newBundle(b)
+			next.state = wfp.SAContextOutboundAdded
+			tx.postAction(postAction{kind: postSAsAdded, id: id, n: len(b.SAList)})
+			tx.postAction(postAction{kind: postSchedule, id: id})
+			tx.postAction(postAction{kind: postKeyNotify, id: id})
+			return &next, nil
+		})
+	})
+}
+
+// IPsecSaContextExpire0 expires an SA context.
+func (s *session) IPsecSaContextExpire0(id uint64) error {
+	return s.run(opWrite, func(tx *txn) error {
+		if err := s.checkSADB(wfp.Delete); err != nil {
+			return err
+		}
+		return tx.modifyCtx(id, func(c *saCtx) (*saCtx, error) {
+			switch c.state {
+			case wfp.SAContextCreated, wfp.SAContextSPISet:
+				tx.deleteLocked(c)
+				return nil, nil
+			case wfp.SAContextExpired:
+				return nil, wfp.Errorf(wfp.ErrIncompatibleSAState, "SA context %d has already expired", id)
+			}
+			next := *c
+			if c.out != nil {
+				tx.postAction(postAction{kind: postZeroKeys, b: c.out})
+				tx.postAction(postAction{kind: postSAsDeleted, id: id, n: len(c.out.b.SAList)})
+				next.out = nil
+			}
+			next.state = wfp.SAContextExpired
+			next.expiredAt = s.e.clk.Now()
+			tx.postAction(postAction{kind: postSchedule, id: id})
+			return &next, nil
+		})
+	})
+}
+
+// IPsecSaContextDeleteById0 deletes an SA context.
+func (s *session) IPsecSaContextDeleteById0(id uint64) error {
+	return s.run(opWrite|opNoTxn|opNoDynamic, func(tx *txn) error {
+		if err := s.checkSADB(wfp.Delete); err != nil {
+			return err
+		}
+		return tx.modifyCtx(id, func(c *saCtx) (*saCtx, error) {
+			tx.deleteLocked(c)
+			return nil, nil
+		})
+	})
+}
+
+// IPsecSaContextUpdate0 changes selected members of an SA context.
+func (s *session) IPsecSaContextUpdate0(flags uint64, nv *wfp.IPsecSAContext1) error {
+	return s.run(opWrite, func(tx *txn) error {
+		if err := s.checkSADB(wfp.ActrlAdd); err != nil {
+			return err
+		}
+		if flags == 0 || flags&^wfp.SAUpdateFlagsValid != 0 {
+			return wfp.Errorf(wfp.ErrInvalidFlags, "update flags 0x%X: a nonzero combination of the IPSEC_SA_*_UPDATE_* bits is required", flags)
+		}
+		if nv == nil || (nv.InboundSA == nil && nv.OutboundSA == nil) {
+			return wfp.Errorf(wfp.ErrNullPointer, "newValues and at least one of its SA details are required")
+		}
+		for _, d := range []*wfp.IPsecSADetails1{nv.InboundSA, nv.OutboundSA} {
+			if d == nil {
+				continue
+			}
+			if flags&wfp.SADetailsUpdateTraffic != 0 {
+				if err := validateTraffic(&d.Traffic, "newValues traffic"); err != nil {
+					return err
+				}
+			}
+			if flags&wfp.SADetailsUpdateUDPEncapsulation != 0 && d.UDPEncapsulation != nil {
+				if err := validateUDPEncap(d.UDPEncapsulation, d.Traffic.IPVersion); err != nil {
+					return err
+				}
+			}
+			if flags&wfp.SABundleUpdateFlags != 0 && d.SABundle.Flags&^wfp.SABundleFlagsValid != 0 {
+				return wfp.Errorf(wfp.ErrInvalidFlags, "newValues bundle flags 0x%X have undefined bits", d.SABundle.Flags&^wfp.SABundleFlagsValid)
+			}
+		}
+		id := nv.SAContextID
+		return tx.modifyCtx(id, func(c *saCtx) (*saCtx, error) {
+			if c.state != wfp.SAContextInboundAdded && c.state != wfp.SAContextOutboundAdded {
+				return nil, wfp.Errorf(wfp.ErrIncompatibleSAState, "SA context %d is %v; Update needs its SA bundles", id, c.state)
+			}
+			if nv.OutboundSA != nil && c.out == nil {
+				return nil, wfp.Errorf(wfp.ErrIncompatibleSAState, "SA context %d has no outbound bundle yet", id)
+			}
+			next := *c
+			if d := nv.InboundSA; d != nil {
+				b, udp, t, err := applyUpdate(flags, d, c.in, c.inUDP, c.inTraffic, c.outTraffic.IPVersion)
+				if err != nil {
+					return nil, err
+				}
+				next.in, next.inUDP, next.inTraffic = b, udp, t
+			}
+			if d := nv.OutboundSA; d != nil {
+				b, udp, t, err := applyUpdate(flags, d, c.out, c.outUDP, c.outTraffic, c.outTraffic.IPVersion)
+				if err != nil {
+					return nil, err
+				}
+				next.out, next.outUDP, next.outTraffic = b, udp, t
+			}
+			return &next, nil
+		})
+	})
+}
+
+// applyUpdate returns the bundle, UDP encapsulation and traffic of one
+// direction after an update.
+func applyUpdate(flags uint64, d *wfp.IPsecSADetails1, b *bundle, udp *wfp.IPsecV4UDPEncapsulation0, t wfp.IPsecTraffic1, ipv wfp.IPVersion) (*bundle, *wfp.IPsecV4UDPEncapsulation0, wfp.IPsecTraffic1, error) {
+	if flags&wfp.SADetailsUpdateTraffic != 0 {
+		nt := d.Traffic
+		if nt.IPVersion != t.IPVersion || nt.TrafficType != t.TrafficType || refFilter(&nt) != refFilter(&t) {
+			return nil, nil, t, wfp.Errorf(wfp.ErrTrafficMismatch, "an update may change the addresses and ports of the traffic, not its IP version, type or filter")
+		}
+		t = nt
+	}
+	if flags&wfp.SADetailsUpdateUDPEncapsulation != 0 {
+		if d.UDPEncapsulation == nil {
+			udp = nil
+		} else {
+			if ipv != wfp.IPVersionV4 {
+				return nil, nil, t, wfp.Errorf(wfp.ErrInvalidParameter, "UDP encapsulation is defined for IPv4 only")
+			}
+			u := *d.UDPEncapsulation
+			udp = &u
+		}
+	}
+	const bundleFlags = wfp.SABundleUpdateFlags | wfp.SABundleUpdateNAPContext | wfp.SABundleUpdateKeyModuleState |
+		wfp.SABundleUpdatePeerV4PrivateAddress | wfp.SABundleUpdateMMSAID
+	if flags&bundleFlags != 0 {
+		nb := *b // shares the SA list and keys
+		src := &d.SABundle
+		if flags&wfp.SABundleUpdateFlags != 0 {
+			nb.b.Flags = src.Flags
+		}
+		if flags&wfp.SABundleUpdateNAPContext != 0 {
+			nb.b.NAPContext = src.NAPContext
+		}
+		if flags&wfp.SABundleUpdateKeyModuleState != 0 {
+			nb.b.KeyModuleState = src.KeyModuleState.Clone()
+		}
+		if flags&wfp.SABundleUpdatePeerV4PrivateAddress != 0 {
+			if ipv != wfp.IPVersionV4 && src.PeerV4PrivateAddress != 0 {
+				return nil, nil, t, wfp.Errorf(wfp.ErrInvalidParameter, "peerV4PrivateAddress is for IPv4 SAs only")
+			}
+			nb.b.PeerV4PrivateAddress = src.PeerV4PrivateAddress
+		}
+		if flags&wfp.SABundleUpdateMMSAID != 0 {
+			nb.b.MMSAID = src.MMSAID
+		}
+		b = &nb
+	}
+	return b, udp, t, nil
+}

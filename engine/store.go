@@ -1,0 +1,352 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/sadb-dev/sadb/wfp"
+)
+
+// Store persists the engine's committed state: SA contexts with their SAs
+// and keys, non-dynamic filters, the security descriptors and the id
+// counters. The engine encodes records; a store only keeps bytes under
+// (kind, key). Implementations must be safe for concurrent use.
+type Store interface {
+	// Load calls fn for every stored record.
+	Load(fn func(kind RecordKind, key uint64, value []byte) error) error
+	// Commit applies the mutations atomically and durably: when it returns
+	// nil they survive a crash. Concurrent calls may share one disk commit.
+	Commit(muts []Mutation) error
+}
+
+// RecordKind says what a stored record is.
+type RecordKind uint8
+
+const (
+	RecordMeta      RecordKind = 1 // key: one of the meta keys below
+	RecordSAContext RecordKind = 2 // key: SA context id
+	RecordFilter    RecordKind = 3 // key: filter id
+)
+
+func (k RecordKind) String() string {
+	switch k {
+	case RecordMeta:
+		return "meta"
+	case RecordSAContext:
+		return "sa-context"
+	case RecordFilter:
+		return "filter"
+	}
+	return fmt.Sprintf("RecordKind(%d)", uint8(k))
+}
+
+// Meta record keys.
+const (
+	metaEngineSD = 1
+	metaSADBSD   = 2
+	metaCounters = 3
+)
+
+// Mutation writes Value under (Kind, Key); a nil Value deletes the record.
+type Mutation struct {
+	Kind  RecordKind
+	Key   uint64
+	Value []byte
+}
+
+// ctxRecord is the stored form of an SA context. Keys are stored in the
+// clear (the store file is private to its owner); wfp.Key would redact them.
+type ctxRecord struct {
+	ID         uint64                         `json:"id"`
+	State      wfp.SAContextState             `json:"state"`
+	Created    time.Time                      `json:"created"`
+	OutTraffic wfp.IPsecTraffic1              `json:"outTraffic"`
+	VIF        *wfp.IPsecVirtualIfTunnelInfo0 `json:"vif,omitempty"`
+	GetSpi     *wfp.IPsecGetSPI1              `json:"getSpi,omitempty"`
+	SPI        uint32                         `json:"spi,omitempty"`
+	InTraffic  wfp.IPsecTraffic1              `json:"inTraffic"`
+	InUDP      *wfp.IPsecV4UDPEncapsulation0  `json:"inUdp,omitempty"`
+	OutUDP     *wfp.IPsecV4UDPEncapsulation0  `json:"outUdp,omitempty"`
+	In         *bundleRecord                  `json:"in,omitempty"`
+	Out        *bundleRecord                  `json:"out,omitempty"`
+	ExpiredAt  time.Time                      `json:"expiredAt,omitzero"`
+}
+
+type bundleRecord struct {
+	Bundle wfp.IPsecSABundle1 `json:"bundle"` // SAList cleared; see SAs
+	SAs    []saRecord         `json:"sas"`
+	Added  time.Time          `json:"added"`
+}
+
+type saRecord struct {
+	SPI       uint32                       `json:"spi"`
+	Type      wfp.TransformType            `json:"type"`
+	AuthID    *wfp.IPsecAuthTransformID0   `json:"auth,omitempty"`
+	CipherID  *wfp.IPsecCipherTransformID0 `json:"cipher,omitempty"`
+	AuthKey   []byte                       `json:"authKey,omitempty"`
+	CipherKey []byte                       `json:"cipherKey,omitempty"`
+}
+
+type filterRecord struct {
+	Filter *wfp.FwpmFilter0        `json:"filter"`
+	SD     *wfp.SecurityDescriptor `json:"sd,omitempty"`
+}
+
+type countersRecord struct {
+	NextCtx    uint64 `json:"nextCtx"`
+	NextFilter uint64 `json:"nextFilter"`
+}
+
+func encodeBundle(b *bundle) *bundleRecord {
+	if b == nil {
+		return nil
+	}
+	r := &bundleRecord{Bundle: b.b, Added: b.added}
+	r.Bundle.SAList = nil
+	b.keys.mu.Lock()
+	defer b.keys.mu.Unlock()
+	for i := range b.b.SAList {
+		sa := &b.b.SAList[i]
+		sr := saRecord{SPI: sa.SPI, Type: sa.SATransformType}
+		auth := func(a *wfp.IPsecSAAuthInformation0) {
+			id := a.AuthTransform.AuthTransformID
+			sr.AuthID, sr.AuthKey = &id, []byte(a.AuthKey)
+		}
+		cipher := func(c *wfp.IPsecSACipherInformation0) {
+			id := c.CipherTransform.CipherTransformID
+			sr.CipherID, sr.CipherKey = &id, []byte(c.CipherKey)
+		}
+		switch sa.SATransformType {
+		case wfp.TransformAH:
+			auth(sa.AHInformation)
+		case wfp.TransformESPAuth:
+			auth(sa.ESPAuthInformation)
+		case wfp.TransformESPAuthFW:
+			auth(sa.ESPAuthFWInformation)
+		case wfp.TransformESPCipher:
+			cipher(sa.ESPCipherInformation)
+		case wfp.TransformESPAuthAndCipher:
+			auth(&sa.ESPAuthAndCipherInformation.SAAuthInformation)
+			cipher(&sa.ESPAuthAndCipherInformation.SACipherInformation)
+		}
+		r.SAs = append(r.SAs, sr)
+	}
+	return r
+}
+
+func decodeBundle(r *bundleRecord) (*bundle, error) {
+	if r == nil {
+		return nil, nil
+	}
+	b := &bundle{b: r.Bundle, added: r.Added, keys: &keyBox{}}
+	for i, sr := range r.SAs {
+		sa := wfp.IPsecSA0{SPI: sr.SPI, SATransformType: sr.Type}
+		auth := func() (*wfp.IPsecSAAuthInformation0, error) {
+			if sr.AuthID == nil {
+				return nil, fmt.Errorf("SA %d has no auth transform", i)
+			}
+			return &wfp.IPsecSAAuthInformation0{AuthTransform: wfp.IPsecAuthTransform0{AuthTransformID: *sr.AuthID}, AuthKey: wfp.Key(sr.AuthKey)}, nil
+		}
+		cipher := func() (*wfp.IPsecSACipherInformation0, error) {
+			if sr.CipherID == nil {
+				return nil, fmt.Errorf("SA %d has no cipher transform", i)
+			}
+			return &wfp.IPsecSACipherInformation0{CipherTransform: wfp.IPsecCipherTransform0{CipherTransformID: *sr.CipherID}, CipherKey: wfp.Key(sr.CipherKey)}, nil
+		}
+		var err error
+		switch sr.Type {
+		case wfp.TransformAH:
+			sa.AHInformation, err = auth()
+		case wfp.TransformESPAuth:
+			sa.ESPAuthInformation, err = auth()
+		case wfp.TransformESPAuthFW:
+			sa.ESPAuthFWInformation, err = auth()
+		case wfp.TransformESPCipher:
+			sa.ESPCipherInformation, err = cipher()
+		case wfp.TransformESPAuthAndCipher:
+			var a *wfp.IPsecSAAuthInformation0
+			var c *wfp.IPsecSACipherInformation0
+			if a, err = auth(); err == nil {
+				if c, err = cipher(); err == nil {
+					sa.ESPAuthAndCipherInformation = &wfp.IPsecSAAuthAndCipherInformation0{SAAuthInformation: *a, SACipherInformation: *c}
+				}
+			}
+		default:
+			err = fmt.Errorf("SA %d has transform type %d", i, sr.Type)
+		}
+		if err != nil {
+			return nil, err
+		}
+		b.b.SAList = append(b.b.SAList, sa)
+	}
+	if err := validateBundle(&b.b, "stored bundle"); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func encodeCtx(c *saCtx) ([]byte, error) {
+	r := ctxRecord{
+		ID: c.id, State: c.state, Created: c.created, OutTraffic: c.outTraffic, VIF: c.vif,
+		GetSpi: c.getSpi, SPI: c.spi, InTraffic: c.inTraffic, InUDP: c.inUDP, OutUDP: c.outUDP,
+		In: encodeBundle(c.in), Out: encodeBundle(c.out), ExpiredAt: c.expiredAt,
+	}
+	return json.Marshal(&r)
+}
+
+func decodeCtx(b []byte) (*saCtx, error) {
+	var r ctxRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, err
+	}
+	c := &saCtx{
+		id: r.ID, state: r.State, created: r.Created, outTraffic: r.OutTraffic, vif: r.VIF,
+		getSpi: r.GetSpi, spi: r.SPI, inTraffic: r.InTraffic, inUDP: r.InUDP, outUDP: r.OutUDP,
+		expiredAt: r.ExpiredAt,
+	}
+	c.tslot = newTimerSlot(c.id)
+	var err error
+	if c.in, err = decodeBundle(r.In); err != nil {
+		return nil, err
+	}
+	if c.out, err = decodeBundle(r.Out); err != nil {
+		return nil, err
+	}
+	if c.id == 0 || c.state < wfp.SAContextCreated || c.state > wfp.SAContextExpired {
+		return nil, fmt.Errorf("bad id or state")
+	}
+	if err := validateTraffic(&c.outTraffic, "stored traffic"); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// persist writes what tx changed to the store.
+func (e *Engine) persist(tx *txn) error {
+	muts := make([]Mutation, 0, len(tx.dirty.ctxs)+len(tx.dirty.filters)+3)
+	for id := range tx.dirty.ctxs {
+		m := Mutation{Kind: RecordSAContext, Key: id}
+		if c := e.ctxs.get(id); c != nil {
+			v, err := encodeCtx(c)
+			if err != nil {
+				return wfp.Errorf(wfp.ErrInternal, "encoding SA context %d: %v", id, err)
+			}
+			m.Value = v
+		}
+		muts = append(muts, m)
+	}
+	for id := range tx.dirty.filters {
+		m := Mutation{Kind: RecordFilter, Key: id}
+		if f := e.filters.get(id); f != nil && f.dynSess == nil {
+			v, err := json.Marshal(&filterRecord{Filter: f.f, SD: f.sd})
+			if err != nil {
+				return wfp.Errorf(wfp.ErrInternal, "encoding filter %d: %v", id, err)
+			}
+			m.Value = v
+		}
+		muts = append(muts, m)
+	}
+	if tx.dirty.meta || len(tx.dirty.filters) > 0 {
+		eng, _ := json.Marshal(e.engineSD.Load())
+		sadb, _ := json.Marshal(e.sadbSD.Load())
+		ctr, _ := json.Marshal(&countersRecord{NextCtx: e.nextCtx.Load(), NextFilter: e.filters.next.Load()})
+		muts = append(muts,
+			Mutation{Kind: RecordMeta, Key: metaEngineSD, Value: eng},
+			Mutation{Kind: RecordMeta, Key: metaSADBSD, Value: sadb},
+			Mutation{Kind: RecordMeta, Key: metaCounters, Value: ctr})
+	}
+	if err := e.store.Commit(muts); err != nil {
+		e.storeFailed.Store(true)
+		e.log.Error("store commit failed; refusing further writes", "err", err)
+		return wfp.Errorf(wfp.ErrInternal, "the store failed to commit: %v", err)
+	}
+	return nil
+}
+
+// load rebuilds the engine from the store.
+func (e *Engine) load() error {
+	var ctxs []*saCtx
+	err := e.store.Load(func(kind RecordKind, key uint64, value []byte) error {
+		switch kind {
+		case RecordMeta:
+			switch key {
+			case metaEngineSD, metaSADBSD:
+				var sd wfp.SecurityDescriptor
+				if err := json.Unmarshal(value, &sd); err != nil {
+					return fmt.Errorf("meta %d: %w", key, err)
+				}
+				if err := validateSD(&sd); err != nil {
+					return fmt.Errorf("meta %d: %w", key, err)
+				}
+				if key == metaEngineSD {
+					e.engineSD.Store(normalizeSD(&sd))
+				} else {
+					e.sadbSD.Store(normalizeSD(&sd))
+				}
+			case metaCounters:
+				var c countersRecord
+				if err := json.Unmarshal(value, &c); err != nil {
+					return fmt.Errorf("counters: %w", err)
+				}
+				e.nextCtx.Store(max(e.nextCtx.Load(), c.NextCtx))
+				e.filters.next.Store(max(e.filters.next.Load(), c.NextFilter))
+			}
+		case RecordSAContext:
+			c, err := decodeCtx(value)
+			if err != nil {
+				return fmt.Errorf("SA context %d: %w", key, err)
+			}
+			ctxs = append(ctxs, c)
+		case RecordFilter:
+			var r filterRecord
+			if err := json.Unmarshal(value, &r); err != nil || r.Filter == nil {
+				return fmt.Errorf("filter %d: malformed record", key)
+			}
+			f, err := prepareFilter(r.Filter)
+			if err != nil {
+				return fmt.Errorf("filter %d: %w", key, err)
+			}
+			f.f.FilterID = key
+			f.sd = r.SD
+			e.filters.insert(f)
+			e.filters.next.Store(max(e.filters.next.Load(), key))
+		default:
+			return fmt.Errorf("unknown record kind %v", kind)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("engine: loading the store: %w", err)
+	}
+	for _, c := range ctxs {
+		if c.spi != 0 && !e.spis.reserve(c.spi, c.id) {
+			return fmt.Errorf("engine: loading the store: SPI %d is held by two SA contexts", c.spi)
+		}
+		out, in := c.filterIDs()
+		for _, fid := range []uint64{out, in} {
+			if fid == 0 {
+				continue
+			}
+			f := e.filters.get(fid)
+			if f == nil {
+				return fmt.Errorf("engine: loading the store: SA context %d refers to missing filter %d", c.id, fid)
+			}
+			f.addRef(0, 1)
+		}
+		e.putCtxRaw(c.id, c)
+		e.nextCtx.Store(max(e.nextCtx.Load(), c.id))
+		n := 0
+		for _, b := range []*bundle{c.in, c.out} {
+			if b != nil {
+				n += len(b.b.SAList)
+			}
+		}
+		e.ctxs.shard(c.id).active.Add(int64(n))
+	}
+	for _, c := range ctxs {
+		e.timers.schedule(c.id)
+	}
+	e.log.Info("loaded the store", "saContexts", len(ctxs), "filters", len(e.filters.load().byID))
+	return nil
+}
