@@ -164,3 +164,13 @@ func TestSPIAllocatorCrowded(t *testing.T) {
 		t.Fatalf("full range: %v", err)
 	}
 }
+
+// fixedClock is a clock stopped at t0, for tests that need no timers.
+type fixedClock struct{}
+
+func (fixedClock) Now() time.Time                              { return t0 }
+func (fixedClock) AfterFunc(time.Duration, func()) clock.Timer { return stoppedTimer{} }
+
+type stoppedTimer struct{}
+
+func (stoppedTimer) Stop() bool { return false }
