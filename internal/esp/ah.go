@@ -266,12 +266,12 @@ func walkMutable(m []byte, h IPHeaders, zero bool) error {
 func walkIPv4Options(opts []byte, zero bool) error {
 	for i := 0; i < len(opts); {
 		switch t := opts[i]; t {
-		case 0: // End of Options List
+		case ipv4OptEOL:
 			return nil
-		case 1: // No Operation
+		case ipv4OptNOP:
 			i++
 			continue
-		case 0x83, 0x89: // Loose and Strict Source Route
+		case ipv4OptLSRR, ipv4OptSSRR:
 			return fmt.Errorf("%w: IPv4 option %d", ErrSourceRoute, t)
 		}
 		if i+1 >= len(opts) || opts[i+1] < 2 || i+int(opts[i+1]) > len(opts) {
@@ -291,11 +291,7 @@ func walkIPv4Options(opts []byte, zero bool) error {
 // number).
 func ipv4OptionImmutable(t byte) bool {
 	switch t {
-	case 0x82, // Security (copy, class 0, 2)
-		0x85, // Extended Security (5)
-		0x86, // Commercial Security (6)
-		0x94, // Router Alert (20)
-		0x95: // Sender Directed Multi-Destination Delivery (21)
+	case ipv4OptSecurity, ipv4OptExtSecurity, ipv4OptCommercialSec, ipv4OptRouterAlert, ipv4OptSenderDirected:
 		return true
 	}
 	return false
@@ -303,11 +299,11 @@ func ipv4OptionImmutable(t byte) bool {
 
 // walkIPv6Options checks the options of a Hop-by-Hop or Destination
 // Options header and, if zero is set, zeroes the Option Data of every
-// option whose type has the "may change en route" bit (0x20) set
-// (RFC 8200 §4.2, RFC 4302 §3.3.3.1.2.2).
+// option whose type has the "may change en route" bit set (RFC 8200 §4.2,
+// RFC 4302 §3.3.3.1.2.2).
 func walkIPv6Options(opts []byte, zero bool) error {
 	for i := 0; i < len(opts); {
-		if opts[i] == 0 { // Pad1
+		if opts[i] == ipv6OptPad1 {
 			i++
 			continue
 		}
@@ -315,7 +311,7 @@ func walkIPv6Options(opts []byte, zero bool) error {
 			return fmt.Errorf("%w: IPv6 option %d at %d", ErrBadIPHeader, opts[i], i)
 		}
 		l := int(opts[i+1])
-		if zero && opts[i]&0x20 != 0 {
+		if zero && opts[i]&ipv6OptChange != 0 {
 			clear(opts[i+2 : i+2+l])
 		}
 		i += 2 + l

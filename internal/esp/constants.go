@@ -96,6 +96,23 @@ const (
 	ahAlign6 = 8
 )
 
+// IP options AH must know (RFC 4302 Appendix A). IPv4 option types are
+// the whole type byte: copy flag, class and number (RFC 791 §3.1).
+const (
+	ipv4OptEOL            = 0x00 // End of Options List
+	ipv4OptNOP            = 0x01 // No Operation
+	ipv4OptSecurity       = 0x82 // Security (RFC 1108): immutable
+	ipv4OptLSRR           = 0x83 // Loose Source Route: mutable but predictable
+	ipv4OptExtSecurity    = 0x85 // Extended Security (RFC 1108): immutable
+	ipv4OptCommercialSec  = 0x86 // Commercial Security: immutable
+	ipv4OptSSRR           = 0x89 // Strict Source Route: mutable but predictable
+	ipv4OptRouterAlert    = 0x94 // Router Alert (RFC 2113): immutable
+	ipv4OptSenderDirected = 0x95 // Sender Directed Multi-Destination Delivery (RFC 1770): immutable
+
+	ipv6OptPad1   = 0x00 // Pad1: a single byte without length (RFC 8200 §4.2)
+	ipv6OptChange = 0x20 // "Option Data may change en route" bit of an option type (RFC 8200 §4.2)
+)
+
 // IP headers (RFC 791, RFC 8200).
 const (
 	// IPv4MinimumSize is an IPv4 header without options.

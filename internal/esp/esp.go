@@ -179,8 +179,10 @@ func (sa *SA) gmacAAD(s *scratch, msg []byte, seq uint64) []byte {
 // constant-time ICV check, decryption, the padding and Next Header checks,
 // and only then the update of the replay window. Each way to fail has its
 // own error (ErrTruncated, ErrSPIMismatch, ErrReplay, ErrAuth,
-// ErrMisaligned, ErrBadPadLength, ErrBadPadding, ErrBadNextHeader). pkt is
-// overwritten with plaintext only once the ICV has verified.
+// ErrMisaligned, ErrBadPadLength, ErrBadPadding, ErrBadNextHeader). No
+// unauthenticated plaintext is ever returned; after a failure the contents
+// of pkt are unspecified (Go's AES-GCM zeroes the ciphertext of a packet
+// whose ICV fails).
 //
 // Open is safe for concurrent use and does not allocate, except for
 // AES-GMAC with ESN, whose scratch buffer grows to the largest packet seen.

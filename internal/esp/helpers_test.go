@@ -2,8 +2,10 @@ package esp
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -97,12 +99,14 @@ func newPair(tb testing.TB, tc transformCase, esn bool) (out, in *SA) {
 	return mustSA(tb, oc), mustSA(tb, ic)
 }
 
+// mustSA returns the SA of c and wipes its keys when the test ends.
 func mustSA(tb testing.TB, c Config) *SA {
 	tb.Helper()
 	sa, err := NewSA(c)
 	if err != nil {
 		tb.Fatalf("NewSA(%v): %v", c, err)
 	}
+	tb.Cleanup(sa.Wipe)
 	return sa
 }
 
@@ -154,6 +158,28 @@ func tail(b []byte, i int) []byte {
 		return nil
 	}
 	return b[i:min(len(b), i+24)]
+}
+
+// TestMain runs the package's tests and then fails the run if goroutines
+// started by them are still alive: a package-wide leak check on top of the
+// per-test goroutineLeakCheck of the concurrent tests.
+// The check is off while fuzzing, whose engine keeps goroutines of its
+// own (signal handling, workers) past m.Run.
+func TestMain(m *testing.M) {
+	before := runtime.NumGoroutine()
+	code := m.Run()
+	fuzzing := flag.Lookup("test.fuzz") != nil && flag.Lookup("test.fuzz").Value.String() != ""
+	deadline := time.Now().Add(2 * time.Second)
+	for code == 0 && !fuzzing && runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			fmt.Fprintf(os.Stderr, "goroutines leaked: %d before, %d after:\n%s\n", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+			code = 1
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	os.Exit(code)
 }
 
 // goroutineLeakCheck fails the test if it ends with more goroutines than
