@@ -73,6 +73,11 @@ func (s *suite) keyManagers(t *testing.T) {
 			case "dictator":
 				gen = k.KeyManagerKey
 				m2.KeyManagerKey = gen
+				// A zero hint means 5 s; whether the list shows 0 or 5 is
+				// not specified.
+				if k.KeyDictationTimeoutHint == wfp.KeyDictationTimeoutDefault {
+					m2.KeyDictationTimeoutHint = wfp.KeyDictationTimeoutDefault
+				}
 				if gen.IsZero() {
 					t.Errorf("zero keyManagerKey was not replaced by a generated one")
 				}

@@ -98,9 +98,9 @@ func (s *suite) saContexts(t *testing.T) {
 func (s *suite) plumbing(t *testing.T) {
 	for _, v := range []wfp.IPVersion{wfp.IPVersionV4, wfp.IPVersionV6} {
 		for _, tunnel := range []bool{false, true} {
-			name := "Plumbing/Transport" + v.String()
+			name := "Plumbing/Transport" + vname(v)
 			if tunnel {
-				name = "Plumbing/Tunnel" + v.String()
+				name = "Plumbing/Tunnel" + vname(v)
 			}
 			s.run(t, name, func(t *testing.T) {
 				fx := s.fixture(t)
@@ -551,6 +551,13 @@ func (s *suite) getSpiErrors(t *testing.T) {
 			}})
 	}
 	s.runCtxCases(t, "SetSpiRules/", cases)
+}
+
+func vname(v wfp.IPVersion) string {
+	if v == wfp.IPVersionV6 {
+		return "V6"
+	}
+	return "V4"
 }
 
 func hexName(v uint32) string {
