@@ -58,8 +58,10 @@ func (sa *SA) padLen(n int) int {
 // tailroom; MaxTrailerLen bounds the latter. On error buf is unchanged.
 //
 // Each call takes the next sequence number; Seal is safe for concurrent
-// use and does not allocate. It returns ErrSequenceExhausted once the
-// sequence numbers have run out; the SA must then be replaced.
+// use and does not allocate once warm (AES-GMAC with ESN assembles its AAD
+// in a pooled buffer that grows to the largest packet seen). It returns
+// ErrSequenceExhausted once the sequence numbers have run out; the SA must
+// then be replaced.
 func (sa *SA) Seal(buf []byte, off, n int, nextHeader uint8) ([]byte, error) {
 	if err := sa.check(ProtocolESP, Outbound); err != nil {
 		return nil, err
