@@ -142,9 +142,9 @@ func (t *filterTable) cachedInbound(out *filter) uint64 {
 	return slices.Min(ids)
 }
 
-// refIPsec checks that traffic t refers to an IPsec filter of the wanted
-// kind and takes a reference on it (undone if the transaction aborts).
-func (tx *txn) refIPsec(t *wfp.IPsecTraffic1, outbound bool) (*filter, error) {
+// lookupIPsec checks that traffic t refers to an IPsec filter of the kind
+// it needs (outbound for Create, inbound for GetSpi/SetSpi) and returns it.
+func (e *Engine) lookupIPsec(t *wfp.IPsecTraffic1, outbound bool) (*filter, error) {
 	var want ipsecKind
 	switch {
 	case outbound && t.TrafficType == wfp.TrafficTypeTunnel:
@@ -160,27 +160,10 @@ func (tx *txn) refIPsec(t *wfp.IPsecTraffic1, outbound bool) (*filter, error) {
 	if t.TrafficType == wfp.TrafficTypeTunnel {
 		id, field = t.TunnelPolicyID, "tunnelPolicyId"
 	}
-	f := tx.e.filters.get(id)
-	for f != nil {
-		f.addRef(tx.slot, 1)
-		if !f.deleting.Load() {
-			break
-		}
-		// FwpmFilterDeleteById0 is deciding about this filter; see what
-		// it decides.
-		f.addRef(tx.slot, -1)
-		runtime.Gosched()
-		f = tx.e.filters.get(id)
-	}
+	f := e.filters.get(id)
 	if f == nil {
 		return nil, wfp.Errorf(wfp.ErrFilterNotFound, "%s %d names no filter", field, id)
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			f.addRef(tx.slot, -1)
-		}
-	}()
 	if f.kind != want {
 		return nil, wfp.Errorf(wfp.ErrInvalidParameter, "%s %d is not an %s filter (it is %s)", field, id, kindName(want), kindName(f.kind))
 	}
@@ -190,9 +173,27 @@ func (tx *txn) refIPsec(t *wfp.IPsecTraffic1, outbound bool) (*filter, error) {
 	if f.dynSess != nil {
 		return nil, wfp.Errorf(wfp.ErrLifetimeMismatch, "%s %d is a dynamic session's filter; an SA context cannot refer to it", field, id)
 	}
-	ok = true
-	tx.undo = append(tx.undo, undoEntry{kind: undoFilterRef, id: id, delta: 1})
 	return f, nil
+}
+
+// refIPsec looks the filter up like lookupIPsec and takes a reference on
+// it (undone if the transaction aborts).
+func (tx *txn) refIPsec(t *wfp.IPsecTraffic1, outbound bool) (*filter, error) {
+	for {
+		f, err := tx.e.lookupIPsec(t, outbound)
+		if err != nil {
+			return nil, err
+		}
+		f.addRef(tx.slot, 1)
+		if !f.deleting.Load() {
+			tx.undo = append(tx.undo, undoEntry{kind: undoFilterRef, id: f.f.FilterID, delta: 1})
+			return f, nil
+		}
+		// FwpmFilterDeleteById0 is deciding about this filter; see what
+		// it decides.
+		f.addRef(tx.slot, -1)
+		runtime.Gosched()
+	}
 }
 
 func kindName(k ipsecKind) string {

@@ -146,6 +146,10 @@ func (s *session) IPsecSaContextGetSpi1(id uint64, g *wfp.IPsecGetSPI1) (uint32,
 			return err
 		}
 		return tx.modifyCtx(id, func(c *saCtx) (*saCtx, error) {
+			inf, err := s.e.lookupIPsec(&g.InboundIPsecTraffic, false)
+			if err != nil {
+				return nil, err
+			}
 			switch c.state {
 			case wfp.SAContextSPISet, wfp.SAContextInboundAdded, wfp.SAContextOutboundAdded:
 				if !sameGetSPI(c.getSpi, g) {
@@ -156,7 +160,7 @@ func (s *session) IPsecSaContextGetSpi1(id uint64, g *wfp.IPsecGetSPI1) (uint32,
 			case wfp.SAContextExpired:
 				return nil, wfp.Errorf(wfp.ErrIncompatibleSAState, "SA context %d has expired", id)
 			}
-			if err := matchInbound(c, g); err != nil {
+			if err := s.e.matchInbound(c, g, inf); err != nil {
 				return nil, err
 			}
 			if _, err := tx.refIPsec(&g.InboundIPsecTraffic, false); err != nil {
@@ -193,13 +197,17 @@ func (s *session) IPsecSaContextSetSpi0(id uint64, g *wfp.IPsecGetSPI1, spi uint
 			return wfp.Errorf(wfp.ErrOutOfBounds, "SPI %d is outside [%d, %d]", spi, s.e.spiMin, s.e.spiMax)
 		}
 		return tx.modifyCtx(id, func(c *saCtx) (*saCtx, error) {
+			inf, err := s.e.lookupIPsec(&g.InboundIPsecTraffic, false)
+			if err != nil {
+				return nil, err
+			}
 			if c.state == wfp.SAContextSPISet && c.spi == spi && sameGetSPI(c.getSpi, g) {
 				return c, nil
 			}
 			if c.state != wfp.SAContextCreated {
 				return nil, wfp.Errorf(wfp.ErrIncompatibleSAState, "SA context %d is %v; SetSpi needs a new context", id, c.state)
 			}
-			if err := matchInbound(c, g); err != nil {
+			if err := s.e.matchInbound(c, g, inf); err != nil {
 				return nil, err
 			}
 			if _, err := tx.refIPsec(&g.InboundIPsecTraffic, false); err != nil {
@@ -233,8 +241,10 @@ func withSPI(c *saCtx, g *wfp.IPsecGetSPI1, spi uint32) *saCtx {
 }
 
 // matchInbound checks that the inbound traffic describes the same connection
-// as the context's outbound traffic.
-func matchInbound(c *saCtx, g *wfp.IPsecGetSPI1) error {
+// as the context's outbound traffic. In tunnel mode the inbound tunnel
+// filter inf must be the other half of the outbound one: the same
+// conditions.
+func (e *Engine) matchInbound(c *saCtx, g *wfp.IPsecGetSPI1, inf *filter) error {
 	in, out := &g.InboundIPsecTraffic, &c.outTraffic
 	switch {
 	case in.IPVersion != out.IPVersion:
@@ -244,8 +254,10 @@ func matchInbound(c *saCtx, g *wfp.IPsecGetSPI1) error {
 	case in.LocalAddr() != out.LocalAddr() || in.RemoteAddr() != out.RemoteAddr():
 		return wfp.Errorf(wfp.ErrTrafficMismatch, "inbound traffic %s<->%s differs from the SA context's %s<->%s",
 			in.LocalAddr(), in.RemoteAddr(), out.LocalAddr(), out.RemoteAddr())
-	case in.TrafficType == wfp.TrafficTypeTunnel && in.TunnelPolicyID != out.TunnelPolicyID:
-		return wfp.Errorf(wfp.ErrTrafficMismatch, "inbound tunnelPolicyId %d differs from the SA context's %d", in.TunnelPolicyID, out.TunnelPolicyID)
+	case in.TrafficType == wfp.TrafficTypeTunnel:
+		if outf := e.filters.get(out.TunnelPolicyID); outf == nil || outf.pairKey != inf.pairKey {
+			return wfp.Errorf(wfp.ErrTrafficMismatch, "inbound tunnel filter %d does not pair with the SA context's outbound tunnel filter %d (their conditions differ)", in.TunnelPolicyID, out.TunnelPolicyID)
+		}
 	}
 	return nil
 }

@@ -15,7 +15,8 @@ type event struct {
 	kind          wfp.SAContextEventType
 	id            uint64
 	local, remote netip.Addr
-	state         eventState // guarded by eventBus.mu
+	state         eventState      // guarded by eventBus.mu
+	to            []*subscription // decided at commit; guarded by eventBus.mu
 }
 
 type eventState uint8
@@ -66,9 +67,17 @@ func (tx *txn) event(kind wfp.SAContextEventType, c *saCtx) {
 	tx.events = append(tx.events, ev)
 }
 
+// ready releases ev at commit. Its recipients are decided now, so a
+// subscriber's templates and rights are those in force when the change
+// committed.
 func (b *eventBus) ready(ev *event) {
 	b.mu.Lock()
 	ev.state = eventReady
+	for sub := range b.subs {
+		if sub.matches(ev) {
+			ev.to = append(ev.to, sub)
+		}
+	}
 	b.mu.Unlock()
 }
 
@@ -101,10 +110,8 @@ func (b *eventBus) dispatch() {
 			if ev.state != eventReady {
 				continue
 			}
-			for sub := range b.subs {
-				if sub.matches(ev) {
-					sub.push(wfp.IPsecSAContextChange0{ChangeType: ev.kind, SAContextID: ev.id})
-				}
+			for _, sub := range ev.to {
+				sub.push(wfp.IPsecSAContextChange0{ChangeType: ev.kind, SAContextID: ev.id})
 			}
 		}
 		clear(b.queue[:n])
