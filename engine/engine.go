@@ -202,7 +202,7 @@ func (e *Engine) open(tok wfp.Token, in *wfp.FwpmSession0) (*session, error) {
 	if !tok.KernelMode && !tok.User.Valid() {
 		return nil, wfp.Errorf(wfp.ErrorAccessDenied, "caller has no valid identity")
 	}
-	if !tok.KernelMode && !tok.IsAdmin() && !accessCheck(e.engineSD.Load(), &tok, wfp.ActrlOpen) {
+	if sd := e.engineSD.Load(); !tok.KernelMode && !tok.IsAdmin() && !(sd.Owner != "" && tok.Has(sd.Owner)) && !accessCheck(sd, &tok, wfp.ActrlOpen) {
 		return nil, wfp.Errorf(wfp.ErrorAccessDenied, "FWPM_ACTRL_OPEN on the engine is not granted to %s", tok.User)
 	}
 	if sess.SessionKey.IsZero() {
