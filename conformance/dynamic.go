@@ -57,6 +57,19 @@ func (s *suite) dynamicSessions(t *testing.T) {
 		wantUnchanged(t, before, snapshot(t, fx.api), "refused calls in a dynamic session")
 	})
 
+	s.run(t, "TransactionRulesComeFirst", func(t *testing.T) {
+		fx := s.fixture(t)
+		d := open(t, fx.h, fx.h.Admin(), dyn)
+		before := snapshot(t, fx.api)
+		mustOK(t, d.FwpmTransactionBegin0(0), "begin in a dynamic session")
+		tr := fx.outboundTraffic(wfp.IPVersionV4)
+		_, _, err := d.IPsecSaContextCreate1(&tr, nil)
+		wantErr(t, err, wfp.ErrTxnInProgress, "Create in a transaction of a dynamic session (transaction rules before dynamic-session rules)")
+		wantErr(t, d.IPsecSaContextDeleteById0(1), wfp.ErrTxnInProgress, "DeleteById in a transaction of a dynamic session")
+		mustOK(t, d.FwpmTransactionAbort0(), "abort")
+		wantUnchanged(t, before, snapshot(t, fx.api), "refused calls")
+	})
+
 	s.run(t, "OtherSAContextCallsAllowed", func(t *testing.T) {
 		fx := s.fixture(t)
 		d := open(t, fx.h, fx.h.Admin(), &wfp.FwpmSession0{Flags: wfp.SessionFlagDynamic | wfp.SessionFlagKeyMaterial})

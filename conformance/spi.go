@@ -96,7 +96,7 @@ func (s *suite) spis(t *testing.T) {
 		mustOK(t, fx.api.IPsecSaContextSetSpi0(c.id, c.getSpi, o.spi), "SetSpi of the SPI after the linger")
 	})
 
-	s.run(t, "OutboundSPIsNeedNotBeUnique", func(t *testing.T) {
+	s.run(t, "OutboundSPIsAndQMSAIDsNeedNotBeUnique", func(t *testing.T) {
 		fx := s.fixture(t)
 		a := fx.ctxAt(t, fx.api, wfp.IPVersionV4, wfp.SAContextInboundAdded)
 		b := fx.ctxAt(t, fx.api, wfp.IPVersionV4, wfp.SAContextInboundAdded)
@@ -104,6 +104,13 @@ func (s *suite) spis(t *testing.T) {
 			ob := c.outbound.Clone()
 			ob.SAList[0].SPI = a.spi // also a's inbound SPI
 			mustOK(t, fx.api.IPsecSaContextAddOutbound1(c.id, ob), "AddOutbound with a shared outbound SPI")
+		}
+		// qmSaId uniqueness across pairs is the keying module's duty.
+		for range 2 {
+			c := fx.ctxAt(t, fx.api, wfp.IPVersionV6, wfp.SAContextSPISet)
+			c.inbound.QMSAID, c.outbound.QMSAID = 4242, 4242
+			c.addInbound(t, fx.api)
+			c.addOutbound(t, fx.api)
 		}
 		c3 := fx.ctxAt(t, fx.api, wfp.IPVersionV4, wfp.SAContextInboundAdded)
 		ob := c3.outbound.Clone()

@@ -241,7 +241,7 @@ func (s *suite) transactions(t *testing.T) {
 		})
 	}
 
-	s.run(t, "AbortKeepsNoKeyNotification", func(t *testing.T) {
+	s.run(t, "KeyNotificationsOnlyAfterCommit", func(t *testing.T) {
 		fx := s.fixture(t)
 		var mu sync.Mutex
 		var got []uint32
@@ -259,6 +259,13 @@ func (s *suite) transactions(t *testing.T) {
 		mustOK(t, fx.api.FwpmTransactionAbort0(), "abort")
 		mustOK(t, fx.api.FwpmTransactionBegin0(0), "begin")
 		b.addOutbound(t, fx.api)
+		time.Sleep(100 * time.Millisecond) // real time for a wrongly early notification
+		mu.Lock()
+		early := len(got)
+		mu.Unlock()
+		if early != 0 {
+			t.Errorf("%d key notifications before commit", early)
+		}
 		mustOK(t, fx.api.FwpmTransactionCommit0(), "commit")
 		deadline := time.Now().Add(asyncDeadline)
 		for {
