@@ -592,6 +592,17 @@ func (s *suite) accessControl(t *testing.T) {
 		wantErr(t, err, wfp.ErrorInvalidHandle, "Create on a closed session")
 	})
 
+	s.run(t, "UnknownFilterIsNotFoundForAnyone", func(t *testing.T) {
+		fx := s.fixture(t)
+		needUsers(t, fx.h, 1)
+		u := open(t, fx.h, fx.h.User(0), nil)
+		_, err := u.FwpmFilterGetById0(0xABCDEF)
+		wantErr(t, err, wfp.ErrFilterNotFound, "FwpmFilterGetById0 of an unknown filter by a user without rights")
+		wantErr(t, u.FwpmFilterDeleteById0(0xABCDEF), wfp.ErrFilterNotFound, "FwpmFilterDeleteById0 of an unknown filter by a user without rights")
+		_, err = u.FwpmFilterGetById0(fx.f4.out)
+		wantErr(t, err, wfp.ErrorAccessDenied, "FwpmFilterGetById0 of an existing filter by a user without READ")
+	})
+
 	s.run(t, "HandlesNeedNoFurtherRights", func(t *testing.T) {
 		fx := s.fixture(t)
 		needUsers(t, fx.h, 1)

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -309,6 +310,40 @@ func (s *suite) plumbing(t *testing.T) {
 		wantState(t, fx.api, c.id, wfp.SAContextOutboundAdded)
 		c2 := fx.ctxAt(t, fx.api, wfp.IPVersionV6, wfp.SAContextCreated)
 		mustOK(t, fx.api.IPsecSaContextSetSpi0(c2.id, c2.getSpi, 0xFFFFFFFF), "SetSpi(0xFFFFFFFF)")
+	})
+
+	s.run(t, "TunnelPolicyPairing", func(t *testing.T) {
+		fx := s.fixture(t)
+		r, _ := subscribe(t, fx.api, nil)
+		tun := fx.tunnel(t, wfp.IPVersionV4)
+		c := fx.createTunnel(t, fx.api, wfp.IPVersionV4)
+		c2 := fx.createTunnel(t, fx.api, wfp.IPVersionV4)
+		// An inbound tunnel filter with other selectors is another policy;
+		// one with the same selectors is the same policy.
+		other, err := fx.api.FwpmFilterAdd0(TunnelFilter(wfp.DirectionInbound, InnerA4, netip.MustParsePrefix("10.3.0.0/16")), nil)
+		mustOK(t, err, "FwpmFilterAdd0")
+		twin, err := fx.api.FwpmFilterAdd0(TunnelFilter(wfp.DirectionInbound, InnerA4, InnerB4), nil)
+		mustOK(t, err, "FwpmFilterAdd0")
+		fx.sync1(t, r)
+		before := snapshot(t, fx.api)
+		_, err = fx.api.IPsecSaContextGetSpi1(c.id, GetSPI(TunnelTraffic(PeerA4, PeerB4, other)))
+		wantErr(t, err, wfp.ErrTrafficMismatch, "GetSpi with an inbound tunnel filter of other selectors")
+		wantErr(t, fx.api.IPsecSaContextSetSpi0(c.id, GetSPI(TunnelTraffic(PeerA4, PeerB4, other)), 0x7777), wfp.ErrTrafficMismatch,
+			"SetSpi with an inbound tunnel filter of other selectors")
+		_, err = fx.api.IPsecSaContextGetSpi1(c.id, GetSPI(TunnelTraffic(PeerA4, PeerB4, tun.out)))
+		wantErr(t, err, wfp.ErrInvalidParameter, "GetSpi with the outbound tunnel filter as the inbound policy")
+		wantUnchanged(t, before, snapshot(t, fx.api), "refused tunnel GetSpi/SetSpi")
+		wantEvents(t, fx.sync1(t, r), nil, "refused tunnel GetSpi/SetSpi")
+		c.getSPI(t, fx.api)
+		c2.getSpi = GetSPI(TunnelTraffic(PeerA4, PeerB4, twin))
+		c2.getSPI(t, fx.api)
+		for _, x := range []*sactx{c, c2} {
+			x.addInbound(t, fx.api)
+			x.addOutbound(t, fx.api)
+			if d := diffCtx(fx.wantContext(t, x, wfp.SAContextOutboundAdded), get(t, fx.api, x.id)); d != "" {
+				t.Errorf("tunnel context %d (-want +got):\n%s", x.id, d)
+			}
+		}
 	})
 
 	s.run(t, "UDPEncapsulation", func(t *testing.T) {
