@@ -20,7 +20,7 @@ type saCtx struct {
 	outTraffic wfp.IPsecTraffic1 // from Create; IPsecSaContextUpdate0 may change it
 	vif        *wfp.IPsecVirtualIfTunnelInfo0
 
-	getSpi    *wfp.IPsecGetSPI1 // as first given to GetSpi/SetSpi; nil before
+	getSpi    wfp.IPsecGetSPI1  // as first given to GetSpi/SetSpi; valid when spi != 0
 	spi       uint32            // inbound SPI, 0 before GetSpi/SetSpi
 	inTraffic wfp.IPsecTraffic1 // the inbound traffic (Update may change it)
 	inUDP     *wfp.IPsecV4UDPEncapsulation0
@@ -36,7 +36,7 @@ type saCtx struct {
 // filterIDs returns the filters this version refers to.
 func (c *saCtx) filterIDs() (out, in uint64) {
 	out = refFilter(&c.outTraffic)
-	if c.getSpi != nil {
+	if c.spi != 0 {
 		in = refFilter(&c.inTraffic)
 	}
 	return out, in

@@ -295,3 +295,36 @@ func (e *Engine) runPost(a *postAction) {
 
 // errStoreFailed is returned for writes after the store failed.
 var errStoreFailed = errors.New("engine: the store failed earlier; restart to recover")
+
+// Stats is a snapshot of the engine for operators (metrics); it is not part
+// of the WFP API.
+type Stats struct {
+	ContextsByState map[wfp.SAContextState]int
+	Filters         int
+	Sessions        int
+	Subscriptions   int
+	KeyManagers     int
+	ActiveSAs       int64
+	SAsAdded        uint64
+	SAsDeleted      uint64
+}
+
+// Stats counts what the engine holds. It walks the SA contexts, so it costs
+// time proportional to their number.
+func (e *Engine) Stats() Stats {
+	st := Stats{ContextsByState: map[wfp.SAContextState]int{}}
+	for _, c := range e.ctxs.snapshot() {
+		st.ContextsByState[c.state]++
+	}
+	st.Filters = len(e.filters.load().byID)
+	e.sessMu.Lock()
+	st.Sessions = len(e.sessions)
+	e.sessMu.Unlock()
+	st.Subscriptions = int(e.bus.nsubs.Load())
+	st.KeyManagers = int(e.kms.n.Load())
+	t := &e.ctxs
+	st.ActiveSAs = t.sum(func(sh *saShard) int64 { return sh.active.Load() })
+	st.SAsAdded = uint64(t.sum(func(sh *saShard) int64 { return int64(sh.added.Load()) }))
+	st.SAsDeleted = uint64(t.sum(func(sh *saShard) int64 { return int64(sh.deleted.Load()) }))
+	return st
+}

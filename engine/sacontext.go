@@ -91,13 +91,19 @@ func (s *session) IPsecSaContextCreate1(t *wfp.IPsecTraffic1, vif *wfp.IPsecVirt
 			return err
 		}
 		e := s.e
-		c := &saCtx{
+		first := &struct { // the first version and the timer slot all versions share
+			c    saCtx
+			slot timerSlot
+		}{}
+		c := &first.c
+		*c = saCtx{
 			id:         e.nextCtx.Add(1),
 			state:      wfp.SAContextCreated,
 			created:    e.clk.Now(),
 			outTraffic: *t,
+			tslot:      &first.slot,
 		}
-		c.tslot = newTimerSlot(c.id)
+		first.slot = timerSlot{id: c.id, index: -1}
 		if vif != nil {
 			v := *vif
 			c.vif = &v
@@ -152,7 +158,7 @@ func (s *session) IPsecSaContextGetSpi1(id uint64, g *wfp.IPsecGetSPI1) (uint32,
 			}
 			switch c.state {
 			case wfp.SAContextSPISet, wfp.SAContextInboundAdded, wfp.SAContextOutboundAdded:
-				if !sameGetSPI(c.getSpi, g) {
+				if c.spi == 0 || !sameGetSPI(&c.getSpi, g) {
 					return nil, wfp.Errorf(wfp.ErrTrafficMismatch, "GetSpi was already called for SA context %d with other traffic", id)
 				}
 				spi = c.spi
@@ -201,7 +207,7 @@ func (s *session) IPsecSaContextSetSpi0(id uint64, g *wfp.IPsecGetSPI1, spi uint
 			if err != nil {
 				return nil, err
 			}
-			if c.state == wfp.SAContextSPISet && c.spi == spi && sameGetSPI(c.getSpi, g) {
+			if c.state == wfp.SAContextSPISet && c.spi == spi && c.spi != 0 && sameGetSPI(&c.getSpi, g) {
 				return c, nil
 			}
 			if c.state != wfp.SAContextCreated {
@@ -233,7 +239,7 @@ func withSPI(c *saCtx, g *wfp.IPsecGetSPI1, spi uint32) *saCtx {
 		out := u
 		next.outUDP = &out
 	}
-	next.getSpi = &gc
+	next.getSpi = gc
 	next.spi = spi
 	next.inTraffic = g.InboundIPsecTraffic
 	next.state = wfp.SAContextSPISet
@@ -299,10 +305,11 @@ func (e *Engine) allocSPI(id uint64) (uint32, error) {
 // in one allocation (two with the key bytes) for the common shapes.
 func (e *Engine) newBundle(in *wfp.IPsecSABundle1) *bundle {
 	blk := &struct {
-		b   bundle
-		kb  keyBox
-		sas [2]wfp.IPsecSA0
-		inf [2]wfp.IPsecSAAuthAndCipherInformation0
+		b    bundle
+		kb   keyBox
+		sas  [2]wfp.IPsecSA0
+		inf  [2]wfp.IPsecSAAuthAndCipherInformation0
+		keys [128]byte // enough for any two SAs' keys
 	}{}
 	b := &blk.b
 	b.b = *in
@@ -316,7 +323,10 @@ func (e *Engine) newBundle(in *wfp.IPsecSABundle1) *bundle {
 			n += len(k)
 		}
 	}
-	buf := make([]byte, 0, n)
+	buf := blk.keys[:0]
+	if n > len(blk.keys) {
+		buf = make([]byte, 0, n)
+	}
 	key := func(k wfp.Key) wfp.Key {
 		if len(k) == 0 {
 			return nil

@@ -187,9 +187,14 @@ func decodeBundle(r *bundleRecord) (*bundle, error) {
 }
 
 func encodeCtx(c *saCtx) ([]byte, error) {
+	var gs *wfp.IPsecGetSPI1
+	if c.spi != 0 {
+		gs = &c.getSpi
+	}
 	r := ctxRecord{
-		ID: c.id, State: c.state, Created: c.created, OutTraffic: c.outTraffic, VIF: c.vif,
-		GetSpi: c.getSpi, SPI: c.spi, InTraffic: c.inTraffic, InUDP: c.inUDP, OutUDP: c.outUDP,
+		GetSpi: gs,
+		ID:     c.id, State: c.state, Created: c.created, OutTraffic: c.outTraffic, VIF: c.vif,
+		SPI: c.spi, InTraffic: c.inTraffic, InUDP: c.inUDP, OutUDP: c.outUDP,
 		In: encodeBundle(c.in), Out: encodeBundle(c.out), ExpiredAt: c.expiredAt,
 	}
 	return json.Marshal(&r)
@@ -202,10 +207,13 @@ func decodeCtx(b []byte) (*saCtx, error) {
 	}
 	c := &saCtx{
 		id: r.ID, state: r.State, created: r.Created, outTraffic: r.OutTraffic, vif: r.VIF,
-		getSpi: r.GetSpi, spi: r.SPI, inTraffic: r.InTraffic, inUDP: r.InUDP, outUDP: r.OutUDP,
+		spi: r.SPI, inTraffic: r.InTraffic, inUDP: r.InUDP, outUDP: r.OutUDP,
 		expiredAt: r.ExpiredAt,
 	}
 	c.tslot = newTimerSlot(c.id)
+	if r.GetSpi != nil {
+		c.getSpi = *r.GetSpi
+	}
 	var err error
 	if c.in, err = decodeBundle(r.In); err != nil {
 		return nil, err

@@ -183,13 +183,13 @@ func (tx *txn) recycle() {
 	if tx.explicit {
 		return
 	}
-	clear(tx.undo)
-	clear(tx.post)
-	clear(tx.events)
-	undo, post, events := tx.undo[:0], tx.post[:0], tx.events[:0]
-	tx.dirty.reset()
-	d := tx.dirty
-	*tx = txn{undo: undo, post: post, events: events, dirty: d}
+	// Truncate without clearing: the stale entries are overwritten by the
+	// next transaction and meanwhile keep at most a few old versions alive.
+	tx.undo, tx.post, tx.events = tx.undo[:0], tx.post[:0], tx.events[:0]
+	if !tx.dirty.empty() {
+		tx.dirty.reset()
+	}
+	tx.e, tx.sess, tx.slot, tx.mode = nil, nil, 0, 0
 	txnPool.Put(tx)
 }
 

@@ -12,14 +12,16 @@ import (
 
 const minSPI = 256 // SPIs 1-255 are reserved by IANA, 0 for local use (RFC 4303 §2.1)
 
-func validateIPVersion(v wfp.IPVersion, what string) error {
+// validateIPVersion checks an FWP_IP_VERSION; what and field name it in the
+// error (kept apart so that the success path builds no string).
+func validateIPVersion(v wfp.IPVersion, what, field string) error {
 	switch {
 	case v == wfp.IPVersionV4 || v == wfp.IPVersionV6:
 		return nil
 	case v == wfp.IPVersionNone:
-		return wfp.Errorf(wfp.ErrInvalidParameter, "%s is FWP_IP_VERSION_NONE", what)
+		return wfp.Errorf(wfp.ErrInvalidParameter, "%s%s is FWP_IP_VERSION_NONE", what, field)
 	default:
-		return wfp.Errorf(wfp.ErrInvalidEnumerator, "%s %d is out of range", what, uint32(v))
+		return wfp.Errorf(wfp.ErrInvalidEnumerator, "%s%s %d is out of range", what, field, uint32(v))
 	}
 }
 
@@ -29,7 +31,7 @@ func unicast(a netip.Addr) bool {
 
 // validateTraffic checks an IPSEC_TRAFFIC1 on its own.
 func validateTraffic(t *wfp.IPsecTraffic1, what string) error {
-	if err := validateIPVersion(t.IPVersion, what+".ipVersion"); err != nil {
+	if err := validateIPVersion(t.IPVersion, what, ".ipVersion"); err != nil {
 		return err
 	}
 	if t.TrafficType >= wfp.TrafficTypeMax {
@@ -59,7 +61,7 @@ func validateTraffic(t *wfp.IPsecTraffic1, what string) error {
 
 // validateGetSPI checks an IPSEC_GETSPI1 on its own.
 func validateGetSPI(g *wfp.IPsecGetSPI1) error {
-	if err := validateIPVersion(g.IPVersion, "getSpi.ipVersion"); err != nil {
+	if err := validateIPVersion(g.IPVersion, "getSpi", ".ipVersion"); err != nil {
 		return err
 	}
 	if err := validateTraffic(&g.InboundIPsecTraffic, "inboundIpsecTraffic"); err != nil {
@@ -92,7 +94,7 @@ func validateBundle(b *wfp.IPsecSABundle1, what string) error {
 	if b.Flags&^wfp.SABundleFlagsValid != 0 {
 		return wfp.Errorf(wfp.ErrInvalidFlags, "%s.flags 0x%X has undefined bits", what, b.Flags&^wfp.SABundleFlagsValid)
 	}
-	if err := validateIPVersion(b.IPVersion, what+".ipVersion"); err != nil {
+	if err := validateIPVersion(b.IPVersion, what, ".ipVersion"); err != nil {
 		return err
 	}
 	if b.PFSGroup >= wfp.PFSMax {
