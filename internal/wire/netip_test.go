@@ -1,0 +1,5 @@
+package wire
+
+import "net/netip"
+
+func netipMust(s string) netip.Prefix { return netip.MustParsePrefix(s) }
