@@ -191,61 +191,85 @@ func seconds(flag string, d time.Duration) (uint32, error) {
 	return uint32(d / time.Second), nil
 }
 
-// bundle builds the IPSEC_SA_BUNDLE1 for context sc. The returned bundle
-// shares key memory with the key set, which the caller zeroes.
-func (o *bundleOptions) bundle(a *app, sc *wfp.IPsecSAContext1, outbound bool) (*wfp.IPsecSABundle1, *keySet, error) {
+// preparedBundle is a bundle whose flags have been checked and whose keys
+// have been read, waiting for the context it is for.
+type preparedBundle struct {
+	t      *transform
+	spi    uint32 // 0: the context's inbound SPI
+	bundle wfp.IPsecSABundle1
+	keys   *keySet
+}
+
+// prepare checks the flags and reads the keys, before any call to sadbd.
+// The caller zeroes the keys (preparedBundle.keys.zero) when done.
+func (o *bundleOptions) prepare(a *app, outbound bool) (*preparedBundle, error) {
 	if o.transform == "" {
-		return nil, nil, usagef("--transform is required")
+		return nil, usagef("--transform is required")
 	}
 	t, err := parseTransform(o.transform)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	var spi uint32
+	p := &preparedBundle{t: t}
 	switch {
 	case o.spi != "":
-		if spi, err = parseSPI(o.spi); err != nil {
-			return nil, nil, err
+		if p.spi, err = parseSPI(o.spi); err != nil {
+			return nil, err
 		}
 	case outbound:
-		return nil, nil, usagef("--spi is required: the peer's inbound SPI")
-	default:
-		spi = sc.InboundSPI
+		return nil, usagef("--spi is required: the peer's inbound SPI")
 	}
-	b := &wfp.IPsecSABundle1{IPVersion: sc.Traffic.IPVersion, QMSAID: o.qmSAID, MMSAID: o.mmSAID}
+	b := &p.bundle
+	b.QMSAID, b.MMSAID = o.qmSAID, o.mmSAID
 	if b.Lifetime.LifetimeSeconds, err = seconds("lifetime", o.lifetime); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if b.IdleTimeoutSeconds, err = seconds("idle", o.idle); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	b.Lifetime.LifetimeKilobytes, b.Lifetime.LifetimePackets = o.kilobytes, o.packets
 	if b.Flags, err = parseBundleFlags(o.flags); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if b.PFSGroup, err = parsePFS(o.pfs); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if o.peerPrivate != "" {
 		addr, err := parseAddr("peer-private-address", o.peerPrivate)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		v4, ok := wfp.V4AddrFrom(addr)
 		if !ok {
-			return nil, nil, usagef("--peer-private-address %q: not an IPv4 address", o.peerPrivate)
+			return nil, usagef("--peer-private-address %q: not an IPv4 address", o.peerPrivate)
 		}
 		b.PeerV4PrivateAddress = v4
 	}
-	ks, err := o.keys(a, t)
-	if err != nil {
-		return nil, nil, err
+	if p.keys, err = o.keys(a, t); err != nil {
+		return nil, err
 	}
-	if b.SAList, err = t.build(spi, ks); err != nil {
-		ks.zero()
-		return nil, nil, err
+	// Build once now, so that a key of the wrong length is reported before
+	// any call; the SPI is set for the context later.
+	if b.SAList, err = t.build(p.spi, p.keys); err != nil {
+		p.keys.zero()
+		return nil, err
 	}
-	return b, ks, nil
+	return p, nil
+}
+
+// forContext returns the bundle for context sc: its IP version and, unless
+// --spi was given, its inbound SPI. The bundle shares key memory with
+// p.keys.
+func (p *preparedBundle) forContext(sc *wfp.IPsecSAContext1) *wfp.IPsecSABundle1 {
+	b := p.bundle
+	b.IPVersion = sc.Traffic.IPVersion
+	b.SAList = append([]wfp.IPsecSA0(nil), p.bundle.SAList...)
+	if p.spi == 0 {
+		for i := range b.SAList {
+			b.SAList[i].SPI = sc.InboundSPI
+		}
+	}
+	return &b
 }
 
 // keys reads the key set from --key-file or --key-stdin. A transform that

@@ -49,8 +49,12 @@ add-outbound.`,
 // exactArgs requires n positional arguments, named by names in messages.
 func exactArgs(names ...string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
-		if len(args) != len(names) {
-			return usagef("%s takes %d argument(s): %s; got %d", cmd.CommandPath(), len(names), strings.Join(names, " "), len(args))
+		switch {
+		case len(args) == len(names):
+		case len(names) == 0:
+			return usagef("%s takes no arguments; got %q", cmd.CommandPath(), strings.Join(args, " "))
+		default:
+			return usagef("%s needs %s; got %d argument(s)", cmd.CommandPath(), strings.Join(names, " "), len(args))
 		}
 		return nil
 	}
@@ -374,19 +378,17 @@ the peer's inbound SPI; the keys are the peer's inbound keys.
 		if err != nil {
 			return err
 		}
-		if _, err := parseTransform(o.transform); o.transform != "" && err != nil {
+		p, err := o.prepare(a, outbound)
+		if err != nil {
 			return err
 		}
+		defer p.keys.zero()
 		return a.withSession(false, func(api wfp.API) error {
 			sc, err := api.IPsecSaContextGetById1(id)
 			if err != nil {
 				return err
 			}
-			b, ks, err := o.bundle(a, sc, outbound)
-			if err != nil {
-				return err
-			}
-			defer ks.zero()
+			b := p.forContext(sc)
 			dir := wfp.DirectionInbound
 			if outbound {
 				dir = wfp.DirectionOutbound

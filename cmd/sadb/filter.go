@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math/bits"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -102,18 +104,20 @@ func actionText(t wfp.ActionType) string { return friendly(trimEnum(t.String(), 
 // filterSpec is what filter add and add-pair have in common: conditions,
 // weight, name.
 type filterSpec struct {
-	local, remote        string
-	protocol             string
-	localPort            string
-	remotePort           string
-	weight               uint64
-	weightRange          int
-	name, description    string
-	persistent           bool
-	localPfx, remotePfx  netip.Prefix
-	conditions           []wfp.FwpmFilterCondition0
-	weightValue          wfp.FwpValue0
-	haveLocal, haveRemot bool
+	// Flags.
+	local, remote     string
+	protocol          string
+	localPort         string
+	remotePort        string
+	weight            uint64
+	weightRange       int
+	name, description string
+	persistent        bool
+
+	// Set by parse.
+	localPfx, remotePfx netip.Prefix
+	conditions          []wfp.FwpmFilterCondition0
+	weightValue         wfp.FwpValue0
 }
 
 func (s *filterSpec) register(cmd *cobra.Command) {
@@ -602,11 +606,7 @@ func enumFilters(api wfp.API, tmpl *wfp.FwpmFilterEnumTemplate0) ([]*wfp.FwpmFil
 }
 
 func sortFilters(fs []*wfp.FwpmFilter0) {
-	for i := 1; i < len(fs); i++ {
-		for j := i; j > 0 && fs[j].FilterID < fs[j-1].FilterID; j-- {
-			fs[j], fs[j-1] = fs[j-1], fs[j]
-		}
-	}
+	slices.SortFunc(fs, func(a, b *wfp.FwpmFilter0) int { return cmp.Compare(a.FilterID, b.FilterID) })
 }
 
 // filterView is an FWPM_FILTER0.

@@ -24,6 +24,7 @@ func (a *app) emit(v any, human func(w io.Writer)) error {
 // writeJSON writes v as indented JSON and a newline.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
@@ -59,19 +60,24 @@ func (t *table) write(w io.Writer) {
 	tw.Flush()
 }
 
-// block prints "key  value" lines with aligned values, optionally under a
-// title, with nested blocks indented below.
+// block prints "key  value" lines, values aligned, optionally under a
+// title, with nested blocks indented where they were added.
 type block struct {
-	title string
-	pairs [][2]string
-	subs  []*block
+	title   string
+	entries []blockEntry
 }
 
-func (b *block) add(k, v string) { b.pairs = append(b.pairs, [2]string{k, v}) }
+// blockEntry is a key/value line or a nested block.
+type blockEntry struct {
+	key, value string
+	sub        *block
+}
+
+func (b *block) add(k, v string) { b.entries = append(b.entries, blockEntry{key: k, value: v}) }
 
 func (b *block) sub(title string) *block {
 	s := &block{title: title}
-	b.subs = append(b.subs, s)
+	b.entries = append(b.entries, blockEntry{sub: s})
 	return s
 }
 
@@ -83,17 +89,22 @@ func (b *block) writeIndent(w io.Writer, indent string) {
 		fmt.Fprintf(w, "%s%s\n", indent, b.title)
 		inner = indent + "  "
 	}
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	for _, p := range b.pairs {
-		v := p[1]
+	width := 0
+	for _, e := range b.entries {
+		if e.sub == nil {
+			width = max(width, len(e.key))
+		}
+	}
+	for _, e := range b.entries {
+		if e.sub != nil {
+			e.sub.writeIndent(w, inner)
+			continue
+		}
+		v := e.value
 		if v == "" {
 			v = "-"
 		}
-		fmt.Fprintf(tw, "%s%s\t%s\n", inner, p[0], v)
-	}
-	tw.Flush()
-	for _, s := range b.subs {
-		s.writeIndent(w, inner)
+		fmt.Fprintf(w, "%s%-*s  %s\n", inner, width, e.key, v)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -207,7 +208,14 @@ local socket, cert:NAME over TLS), which is what security descriptors name.`,
 					b.add("process id", fmt.Sprint(v.ProcessID))
 					b.add("kernel mode", fmt.Sprint(v.KernelMode))
 					b.add("flags", strings.Join(v.Flags, ","))
-					b.add("txn wait timeout", fmt.Sprintf("%d ms", v.TxnWaitTimeoutInMSec))
+					switch v.TxnWaitTimeoutInMSec {
+					case 0:
+						b.add("txn wait timeout", "default (15s)")
+					case 0xFFFFFFFF:
+						b.add("txn wait timeout", "infinite")
+					default:
+						b.add("txn wait timeout", (time.Duration(v.TxnWaitTimeoutInMSec) * time.Millisecond).String())
+					}
 					b.write(w)
 				})
 			})

@@ -151,8 +151,8 @@ func parseTransform(name string) (*transform, error) {
 	for _, p := range parts {
 		s, ok := findSASpec(p)
 		if !ok {
-			return nil, usagef("--transform %q: unknown transform %q (known: %s; join an ESP and an AH transform with +)",
-				name, p, strings.Join(transformNames(), ", "))
+			return nil, usagef("--transform %q: unknown transform %q; names are like esp-gcm-256, esp-aes-256-sha256, esp-null-sha256, ah-sha256 (all in --help)",
+				name, p)
 		}
 		t.sas = append(t.sas, s)
 	}

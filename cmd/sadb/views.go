@@ -274,8 +274,10 @@ func detailsBlock(b *block, d *wfp.IPsecSADetails1, showKeys bool) {
 	if d.Traffic.LocalAddr().IsValid() {
 		b.add("traffic", fmt.Sprintf("%s %s -> %s", modeText(d.Traffic.TrafficType), d.Traffic.LocalAddr(), d.Traffic.RemoteAddr()))
 	}
-	if d.TransportFilter != nil {
-		b.add("filter", fmt.Sprint(d.TransportFilter.FilterID))
+	if d.Traffic.TrafficType == wfp.TrafficTypeTunnel {
+		b.add("tunnel policy", fmt.Sprint(d.Traffic.TunnelPolicyID))
+	} else {
+		b.add("filter", fmt.Sprint(d.Traffic.IPsecFilterID))
 	}
 	b.add("lifetime", lifetimeText(bu.Lifetime))
 	if bu.IdleTimeoutSeconds != 0 {

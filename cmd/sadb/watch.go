@@ -88,11 +88,11 @@ func (a *app) watch(api wfp.API, sub *wfp.IPsecSAContextSubscription0) error {
 				SAContextID: c.SAContextID,
 			}
 			if a.jsonOut() {
-				line, err := json.Marshal(v)
-				if err != nil {
+				enc := json.NewEncoder(a.stdout)
+				enc.SetEscapeHTML(false)
+				if err := enc.Encode(v); err != nil {
 					return err
 				}
-				fmt.Fprintf(a.stdout, "%s\n", line)
 			} else {
 				fmt.Fprintf(a.stdout, "%s  %-6s  %d\n", v.Time, v.Change, v.SAContextID)
 			}
