@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sadb-dev/sadb/clock"
+	"github.com/sadb-dev/sadb/internal/datapath"
 	"github.com/sadb-dev/sadb/wfp"
 )
 
@@ -37,6 +38,9 @@ type Options struct {
 	TxnLockTimeout time.Duration
 	// Store persists committed state. Nil: nothing is persisted.
 	Store Store
+	// Datapath carries the traffic the SA contexts protect; the engine
+	// programs it as part of each commit. Nil: no packets (datapath.None).
+	Datapath datapath.Backend
 	// Logger receives operational messages (never key material). Nil:
 	// discard.
 	Logger *slog.Logger
@@ -52,6 +56,7 @@ type Engine struct {
 	linger         time.Duration
 	lockTimeout    time.Duration
 	store          Store
+	dp             datapath.Backend // nil: no data path
 
 	gate    txnLock
 	ctxs    saTable
@@ -106,6 +111,7 @@ func New(opts Options) (*Engine, error) {
 		linger:      opts.ExpireLinger,
 		lockTimeout: opts.TxnLockTimeout,
 		store:       opts.Store,
+		dp:          opts.Datapath,
 		sessions:    make(map[wfp.GUID]*session),
 	}
 	if e.clk == nil {
@@ -152,12 +158,19 @@ func New(opts Options) (*Engine, error) {
 	e.filters.init()
 	e.bus.init(e)
 	e.timers.init(e)
+	if _, none := e.dp.(datapath.None); none {
+		e.dp = nil
+	}
+	if e.dp != nil {
+		e.dp.SetHandler(e.onDatapathEvent)
+	}
 	if e.store != nil {
 		if err := e.load(); err != nil {
 			e.bus.close()
 			return nil, err
 		}
 	}
+	e.programAll()
 	return e, nil
 }
 

@@ -254,6 +254,9 @@ func (s *session) IPsecGetStatistics1() (*wfp.IPsecStatistics1, error) {
 		}
 		a.PendingSANegotiations = clamp32(pending)
 		a.ActiveTunnels = clamp32(tunnels)
+		if s.e.dp != nil {
+			s.e.dp.Statistics(st)
+		}
 		out = st
 		return nil
 	})

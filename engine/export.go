@@ -47,6 +47,7 @@ func (e *Engine) exportDetails(d *wfp.IPsecSADetails1, c *saCtx, b *bundle, dir 
 		d.VirtualIfTunnelInfo = &v
 	}
 	d.SABundle = exportBundle(b, keys)
+	d.Counters = e.counters(c.id, dir)
 	if fid := refFilter(&d.Traffic); fid != 0 {
 		if f, ok := filters[fid]; ok {
 			d.TransportFilter = f

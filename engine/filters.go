@@ -249,6 +249,7 @@ func (s *session) FwpmFilterAdd0(in *wfp.FwpmFilter0, sd *wfp.SecurityDescriptor
 		}
 		e.filters.insert(f)
 		tx.undo = append(tx.undo, undoEntry{kind: undoFilterAdd, id: id})
+		tx.queueFilter(dpAddFilter, f.f)
 		if e.store != nil && f.dynSess == nil {
 			tx.dirty.filter(id)
 		}
@@ -579,6 +580,7 @@ func (s *session) FwpmFilterDeleteById0(id uint64) error {
 		}
 		e.filters.remove(id)
 		tx.undo = append(tx.undo, undoEntry{kind: undoFilterDel, filter: f})
+		tx.queueFilter(dpDelFilter, f.f)
 		if e.store != nil && f.dynSess == nil {
 			tx.dirty.filter(id)
 		}
@@ -621,6 +623,7 @@ func (e *Engine) deleteDynamicFilters(s *session, ids map[uint64]struct{}) {
 		for id := range ids {
 			if f := e.filters.get(id); f != nil && f.dynSess == s {
 				e.filters.remove(id)
+				tx.queueFilter(dpDelFilter, f.f)
 			}
 		}
 		return nil

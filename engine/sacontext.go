@@ -21,6 +21,9 @@ func (tx *txn) modifyCtx(id uint64, fn func(c *saCtx) (*saCtx, error)) error {
 		return wfp.Errorf(wfp.ErrNotFound, "SA context %d does not exist", id)
 	}
 	next, err := fn(c)
+	if err == nil && next != c {
+		err = tx.queueSAs(c, next)
+	}
 	if err != nil || next == c {
 		sh.mu.Unlock()
 		return err

@@ -155,15 +155,26 @@ func (e *Engine) nextDeadline(c *saCtx) (time.Time, bool) {
 			consider(b.added.Add(time.Duration(s) * time.Second))
 		}
 		if s := b.b.IdleTimeoutSeconds; s != 0 {
-			consider(e.lastUse(c, b).Add(time.Duration(s) * time.Second))
+			consider(e.lastUse(c, b, dirOf(c, b)).Add(time.Duration(s) * time.Second))
 		}
 	}
 	return best, !best.IsZero()
 }
 
-// lastUse is when bundle b last carried traffic, or when it was added.
-func (e *Engine) lastUse(c *saCtx, b *bundle) time.Time {
+// lastUse is when bundle b (direction dir of c) last carried traffic, or
+// when it was added.
+func (e *Engine) lastUse(c *saCtx, b *bundle, dir wfp.Direction) time.Time {
+	if t := e.lastUseFromDP(c.id, dir); t.After(b.added) {
+		return t
+	}
 	return b.added
+}
+
+func dirOf(c *saCtx, b *bundle) wfp.Direction {
+	if b == c.in {
+		return wfp.DirectionInbound
+	}
+	return wfp.DirectionOutbound
 }
 
 // expireReason says why c must go now, or "" if nothing is due.
@@ -178,7 +189,7 @@ func (e *Engine) expireReason(c *saCtx, now time.Time) string {
 		if s := b.b.Lifetime.LifetimeSeconds; s != 0 && !now.Before(b.added.Add(time.Duration(s)*time.Second)) {
 			return "lifetime ended"
 		}
-		if s := b.b.IdleTimeoutSeconds; s != 0 && !now.Before(e.lastUse(c, b).Add(time.Duration(s)*time.Second)) {
+		if s := b.b.IdleTimeoutSeconds; s != 0 && !now.Before(e.lastUse(c, b, dirOf(c, b)).Add(time.Duration(s)*time.Second)) {
 			return "idle timeout"
 		}
 	}

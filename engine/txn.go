@@ -27,6 +27,7 @@ type txn struct {
 	undo   []undoEntry
 	post   []postAction
 	events []*event
+	dp     []dpOp // data path changes, applied at commit
 	dirty  dirtySet
 
 	// aborted is set when the lock timeout forcibly aborts an explicit
@@ -37,10 +38,10 @@ type txn struct {
 }
 
 // savepoint marks a position to roll a failed call back to.
-type savepoint struct{ undo, post, events int }
+type savepoint struct{ undo, post, events, dp int }
 
 func (tx *txn) savepoint() savepoint {
-	return savepoint{len(tx.undo), len(tx.post), len(tx.events)}
+	return savepoint{len(tx.undo), len(tx.post), len(tx.events), len(tx.dp)}
 }
 
 // rollbackTo undoes everything after sp, newest first.
@@ -59,6 +60,8 @@ func (tx *txn) rollbackTo(sp savepoint) {
 	}
 	clear(tx.events[sp.events:])
 	tx.events = tx.events[:sp.events]
+	clear(tx.dp[sp.dp:])
+	tx.dp = tx.dp[:sp.dp]
 }
 
 type undoKind uint8
@@ -186,6 +189,8 @@ func (tx *txn) recycle() {
 	// Truncate without clearing: the stale entries are overwritten by the
 	// next transaction and meanwhile keep at most a few old versions alive.
 	tx.undo, tx.post, tx.events = tx.undo[:0], tx.post[:0], tx.events[:0]
+	clear(tx.dp) // holds SA descriptions with key material
+	tx.dp = tx.dp[:0]
 	if !tx.dirty.empty() {
 		tx.dirty.reset()
 	}
@@ -198,8 +203,19 @@ func (tx *txn) recycle() {
 // changes are rolled back and the error returned.
 func (tx *txn) commit() error {
 	e := tx.e
+	if len(tx.dp) > 0 {
+		if err := tx.applyDatapath(); err != nil {
+			tx.rollbackTo(savepoint{})
+			return err
+		}
+	}
 	if e.store != nil && !tx.dirty.empty() {
 		if err := e.persist(tx); err != nil {
+			for j := len(tx.dp) - 1; j >= 0; j-- {
+				if uerr := e.applyDP(&tx.dp[j], true); uerr != nil {
+					e.log.Error("undoing a data path change failed", "err", uerr)
+				}
+			}
 			tx.rollbackTo(savepoint{})
 			return err
 		}
