@@ -16,11 +16,13 @@ type aclTarget struct {
 	engine, sadb bool
 }
 
+// register adds --engine and --sadb to cmd.
 func (t *aclTarget) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&t.engine, "engine", false, "the filter engine object (sessions, transactions, filters)")
 	cmd.Flags().BoolVar(&t.sadb, "sadb", false, "the IPsec SA database (every SA-context function; the default)")
 }
 
+// check rejects --engine with --sadb.
 func (t *aclTarget) check() error {
 	if t.engine && t.sadb {
 		return usagef("give --engine or --sadb, not both")
@@ -36,6 +38,7 @@ func (t *aclTarget) name() string {
 	return "sadb"
 }
 
+// title names the object for people.
 func (t *aclTarget) title() string {
 	if t.engine {
 		return "filter engine"
@@ -43,6 +46,7 @@ func (t *aclTarget) title() string {
 	return "SA database"
 }
 
+// get reads the object's security descriptor.
 func (t *aclTarget) get(api wfp.API, info wfp.SecurityInformation) (*wfp.SecurityDescriptor, error) {
 	if t.engine {
 		return api.FwpmEngineGetSecurityInfo0(info)
@@ -50,6 +54,7 @@ func (t *aclTarget) get(api wfp.API, info wfp.SecurityInformation) (*wfp.Securit
 	return api.IPsecSaDbGetSecurityInfo0(info)
 }
 
+// set writes the parts of the object's security descriptor info names.
 func (t *aclTarget) set(api wfp.API, info wfp.SecurityInformation, owner, group *wfp.SID, dacl *wfp.ACL) error {
 	if t.engine {
 		return api.FwpmEngineSetSecurityInfo0(info, owner, group, dacl)
@@ -76,6 +81,7 @@ type sdView struct {
 	DACL   *[]aceView `json:"dacl"`
 }
 
+// newSDView is the JSON view of a security descriptor of object t.
 func newSDView(t *aclTarget, sd *wfp.SecurityDescriptor) sdView {
 	v := sdView{Object: t.name(), Owner: string(sd.Owner), Group: string(sd.Group)}
 	if sd.DACL != nil {
@@ -103,6 +109,7 @@ func rightsText(m wfp.AccessMask) string {
 	return m.String()
 }
 
+// writeSD prints a security descriptor: owner, group and the DACL as a table.
 func writeSD(w io.Writer, t *aclTarget, sd *wfp.SecurityDescriptor) {
 	b := &block{}
 	b.add("object", t.title())
@@ -126,6 +133,7 @@ func writeSD(w io.Writer, t *aclTarget, sd *wfp.SecurityDescriptor) {
 	tb.write(w)
 }
 
+// newACLCmd builds "sadb acl".
 func newACLCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "acl",
@@ -141,6 +149,7 @@ named like ADD,READ,DELETE or GENERIC_ALL (see 'acl set --help').`,
 	return cmd
 }
 
+// newACLShowCmd builds "sadb acl show".
 func newACLShowCmd(a *app) *cobra.Command {
 	var t aclTarget
 	cmd := &cobra.Command{
@@ -184,6 +193,7 @@ func parseACE(flag, s string, typ wfp.ACEType) (wfp.ACE, error) {
 	return wfp.ACE{Type: typ, Mask: m, SID: sid}, nil
 }
 
+// newACLSetCmd builds "sadb acl set".
 func newACLSetCmd(a *app) *cobra.Command {
 	var t aclTarget
 	var owner, group string

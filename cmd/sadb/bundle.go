@@ -18,6 +18,7 @@ type bundleFlag struct {
 	v   uint32
 }
 
+// bundleFlags lists the IPSEC_SA_BUNDLE_FLAG_* bits.
 func bundleFlags() []bundleFlag {
 	return []bundleFlag{
 		{"ND_SECURE", wfp.SABundleFlagNDSecure},
@@ -122,6 +123,7 @@ func pfsGroups() []struct {
 	}
 }
 
+// parsePFS parses a --pfs group name.
 func parsePFS(s string) (wfp.PFSGroup, error) {
 	n := strings.ToLower(strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(s)), "IPSEC_PFS_"))
 	n = strings.ReplaceAll(n, "_", "")
@@ -133,6 +135,7 @@ func parsePFS(s string) (wfp.PFSGroup, error) {
 	return 0, usagef("--pfs %q: want none, 1, 2, 2048, 14, ecp256, ecp384, mm or 24", s)
 }
 
+// pfsText names a PFS group as --pfs would.
 func pfsText(g wfp.PFSGroup) string {
 	for _, p := range pfsGroups() {
 		if p.g == g {
@@ -159,6 +162,7 @@ type bundleOptions struct {
 	keyStdin    bool
 }
 
+// register adds the bundle flags to cmd; outbound makes --spi the peer's SPI.
 func (o *bundleOptions) register(cmd *cobra.Command, outbound bool) {
 	f := cmd.Flags()
 	f.StringVar(&o.transform, "transform", "", "transform name, e.g. esp-gcm-256, esp-aes-256-sha256, ah-sha256, esp-aes-128-sha1+ah-sha1 (required)")

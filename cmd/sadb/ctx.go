@@ -16,6 +16,7 @@ import (
 // enumPage is how many entries each enumeration call asks for.
 const enumPage = 100
 
+// newCtxCmd builds "sadb ctx" and its subcommands.
 func newCtxCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ctx",
@@ -80,6 +81,7 @@ type trafficOptions struct {
 	remotePort    uint16
 }
 
+// register adds the traffic flags to cmd.
 func (o *trafficOptions) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.local, "local", "", "local address (tunnel mode: the local tunnel endpoint)")
@@ -149,6 +151,7 @@ type createdView struct {
 	InboundFilterID uint64 `json:"inbound_filter_id"`
 }
 
+// newCtxCreateCmd builds "sadb ctx create".
 func newCtxCreateCmd(a *app) *cobra.Command {
 	var o trafficOptions
 	cmd := &cobra.Command{
@@ -196,6 +199,7 @@ type spiView struct {
 	SPIHex      string `json:"spi_hex"`
 }
 
+// newCtxSPICmd builds "sadb ctx getspi", or "sadb ctx setspi" when set.
 func newCtxSPICmd(a *app, set bool) *cobra.Command {
 	var filter, policy uint64
 	var udp string
@@ -344,6 +348,8 @@ type addedView struct {
 	SPIHex      string `json:"spi_hex"`
 }
 
+// newCtxAddCmd builds "sadb ctx add-inbound", or "sadb ctx add-outbound" when
+// outbound.
 func newCtxAddCmd(a *app, outbound bool) *cobra.Command {
 	var o bundleOptions
 	cmd := &cobra.Command{
@@ -440,6 +446,7 @@ type updatedView struct {
 	Updated     []string `json:"updated"`
 }
 
+// newCtxUpdateCmd builds "sadb ctx update".
 func newCtxUpdateCmd(a *app) *cobra.Command {
 	var direction, trafficLocal, trafficRemote, udp, flags, keyModule, peerPrivate string
 	var nap uint32
@@ -666,6 +673,7 @@ func (a *app) forEachID(args []string, what string, fn func(api wfp.API, id uint
 	})
 }
 
+// newCtxExpireCmd builds "sadb ctx expire".
 func newCtxExpireCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "expire ID...",
@@ -683,6 +691,7 @@ A context without an inbound bundle is deleted at once.`,
 	}
 }
 
+// newCtxDeleteCmd builds "sadb ctx delete".
 func newCtxDeleteCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "delete ID...",
@@ -699,6 +708,7 @@ SPIs released. Not allowed inside a transaction (FWP_E_TXN_IN_PROGRESS).`,
 	}
 }
 
+// newCtxShowCmd builds "sadb ctx show".
 func newCtxShowCmd(a *app) *cobra.Command {
 	var showKeys bool
 	cmd := &cobra.Command{
@@ -727,6 +737,7 @@ database).`,
 	return cmd
 }
 
+// newCtxListCmd builds "sadb ctx list".
 func newCtxListCmd(a *app) *cobra.Command {
 	var local, remote string
 	var showKeys bool

@@ -25,6 +25,7 @@ type ipsecCallout struct {
 	callout wfp.CalloutID
 }
 
+// ipsecCallouts lists the IPsec transport and tunnel callouts.
 func ipsecCallouts() []ipsecCallout {
 	out, in := wfp.DirectionOutbound, wfp.DirectionInbound
 	return []ipsecCallout{
@@ -99,6 +100,7 @@ func actionNames() map[string]wfp.ActionType {
 	}
 }
 
+// actionText names an action as --action would: "callout-terminating".
 func actionText(t wfp.ActionType) string { return friendly(trimEnum(t.String(), "FWP_ACTION_")) }
 
 // filterSpec is what filter add and add-pair have in common: conditions,
@@ -120,6 +122,7 @@ type filterSpec struct {
 	weightValue         wfp.FwpValue0
 }
 
+// register adds the condition, weight and name flags to cmd.
 func (s *filterSpec) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&s.local, "local", "", "local address or subnet (IP_LOCAL_ADDRESS)")
@@ -245,6 +248,7 @@ func (s *filterSpec) describe(what string) string {
 	return fmt.Sprintf("sadb %s %s -> %s", what, l, r)
 }
 
+// prefixText is an address, or a subnet in CIDR form.
 func prefixText(p netip.Prefix) string {
 	if p.IsSingleIP() {
 		return p.Addr().String()
@@ -252,6 +256,7 @@ func prefixText(p netip.Prefix) string {
 	return p.String()
 }
 
+// newFilterCmd builds "sadb filter" and its subcommands.
 func newFilterCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "filter",
@@ -274,6 +279,7 @@ type filterAddedView struct {
 	FilterID uint64 `json:"filter_id"`
 }
 
+// newFilterAddCmd builds "sadb filter add".
 func newFilterAddCmd(a *app) *cobra.Command {
 	var s filterSpec
 	var layerName, ipsecDir, calloutName, actionName, sublayerName, key string
@@ -422,6 +428,7 @@ type pairView struct {
 	InboundFilterID  uint64 `json:"inbound_filter_id"`
 }
 
+// newFilterAddPairCmd builds "sadb filter add-pair".
 func newFilterAddPairCmd(a *app) *cobra.Command {
 	var s filterSpec
 	var tunnel bool
@@ -505,6 +512,7 @@ func (a *app) inTxn(api wfp.API, fn func() error) error {
 	return api.FwpmTransactionCommit0()
 }
 
+// newFilterDeleteCmd builds "sadb filter delete".
 func newFilterDeleteCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:     "delete ID...",
@@ -520,6 +528,7 @@ func newFilterDeleteCmd(a *app) *cobra.Command {
 	}
 }
 
+// newFilterShowCmd builds "sadb filter show".
 func newFilterShowCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:     "show ID",
@@ -542,6 +551,7 @@ func newFilterShowCmd(a *app) *cobra.Command {
 	}
 }
 
+// newFilterListCmd builds "sadb filter list".
 func newFilterListCmd(a *app) *cobra.Command {
 	var layerName string
 	cmd := &cobra.Command{
@@ -605,6 +615,7 @@ func enumFilters(api wfp.API, tmpl *wfp.FwpmFilterEnumTemplate0) ([]*wfp.FwpmFil
 	return out, nil
 }
 
+// sortFilters sorts filters by id.
 func sortFilters(fs []*wfp.FwpmFilter0) {
 	slices.SortFunc(fs, func(a, b *wfp.FwpmFilter0) int { return cmp.Compare(a.FilterID, b.FilterID) })
 }
@@ -633,6 +644,7 @@ type conditionView struct {
 	Value string `json:"value"`
 }
 
+// newFilterView is the JSON view of a filter.
 func newFilterView(f *wfp.FwpmFilter0) filterView {
 	v := filterView{
 		FilterID: f.FilterID, FilterKey: f.FilterKey.String(), Name: f.DisplayData.Name, Description: f.DisplayData.Description,
@@ -686,6 +698,7 @@ func filterBlock(f *wfp.FwpmFilter0) *block {
 	return b
 }
 
+// calloutText names a filter's callout, or is empty for other actions.
 func calloutText(f *wfp.FwpmFilter0) string {
 	if !f.Action.Type.IsCallout() {
 		return ""
@@ -718,6 +731,7 @@ func filterFlagTable() []bundleFlag {
 	}
 }
 
+// filterFlagNames lists the FWPM_FILTER_FLAG_* names of the bits of v.
 func filterFlagNames(v uint32) []string {
 	out := []string{}
 	rest := v
@@ -733,6 +747,7 @@ func filterFlagNames(v uint32) []string {
 	return out
 }
 
+// filterFlagFriendly lists the friendly names of the filter flags of v.
 func filterFlagFriendly(v uint32) []string {
 	names := filterFlagNames(v)
 	for i, n := range names {
@@ -801,6 +816,8 @@ func conditionValueText(field wfp.FieldID, v *wfp.FwpConditionValue0) string {
 	return valueText(name, isAddr, &v.FwpValue0)
 }
 
+// valueText formats one value of a condition on field (a symbolic name);
+// isAddr says the field holds addresses.
 func valueText(field string, isAddr bool, v *wfp.FwpValue0) string {
 	switch v.Type {
 	case wfp.DataTypeEmpty:
@@ -839,6 +856,7 @@ func valueText(field string, isAddr bool, v *wfp.FwpValue0) string {
 	return v.Type.String()
 }
 
+// nlatText names an NL_ADDRESS_TYPE.
 func nlatText(t wfp.NLAddressType) string {
 	names := []string{"unspecified", "unicast", "anycast", "multicast", "broadcast", "invalid"}
 	if int(t) < len(names) {

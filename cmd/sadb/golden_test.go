@@ -105,6 +105,8 @@ func goldenScenario(inKeys, outKeys, bundleKeys string) []goldenStep {
 		{"ctx-add-inbound-bundle", []string{"ctx", "add-inbound", "2", "--transform", "esp-aes-128-sha1+ah-sha256", "--key-file", bundleKeys}, false},
 		{"ctx-create-third", []string{"ctx", "create", "--local", "192.0.2.1", "--remote", "192.0.2.2", "--filter", "1", "--protocol", "udp", "--remote-port", "53"}, false},
 		{"ctx-setspi-third", []string{"ctx", "setspi", "3", "5000"}, false},
+		// GetSpi with the traffic SetSpi was given returns the SPI set.
+		{"ctx-getspi", []string{"ctx", "getspi", "3"}, false},
 		{"ctx-show", []string{"ctx", "show", "1"}, false},
 		{"ctx-show-keys", []string{"ctx", "show", "1", "--show-keys"}, true},
 		{"ctx-show-bundle", []string{"ctx", "show", "2"}, false},

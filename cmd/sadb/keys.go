@@ -120,6 +120,7 @@ func (ks *keySet) leftover(t *transform) error {
 	return fmt.Errorf("key file %s: %s takes %s, not %s", ks.source, t.name, orNone(want), strings.Join(extra, ", "))
 }
 
+// orNone joins names, or says "no keys".
 func orNone(names []string) string {
 	if len(names) == 0 {
 		return "no keys"

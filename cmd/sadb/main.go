@@ -9,6 +9,8 @@ import (
 	"syscall"
 )
 
+// main runs one command line; SIGINT and SIGTERM cancel it (watch stops
+// cleanly).
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)

@@ -35,10 +35,13 @@ type table struct {
 	rows   [][]string
 }
 
+// newTable returns an empty table with a header row.
 func newTable(header ...string) *table { return &table{header: header} }
 
+// add appends a row.
 func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
 
+// write prints the table, empty cells as "-".
 func (t *table) write(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	line := func(cells []string) {
@@ -73,16 +76,21 @@ type blockEntry struct {
 	sub        *block
 }
 
+// add appends a key/value line.
 func (b *block) add(k, v string) { b.entries = append(b.entries, blockEntry{key: k, value: v}) }
 
+// sub appends a nested block and returns it.
 func (b *block) sub(title string) *block {
 	s := &block{title: title}
 	b.entries = append(b.entries, blockEntry{sub: s})
 	return s
 }
 
+// write prints the block.
 func (b *block) write(w io.Writer) { b.writeIndent(w, "") }
 
+// writeIndent prints the block indented by indent, aligning the values of its
+// lines.
 func (b *block) writeIndent(w io.Writer, indent string) {
 	inner := indent
 	if b.title != "" {

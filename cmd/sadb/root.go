@@ -57,8 +57,10 @@ type sharedSession struct {
 // usageError is a mistake on the command line: exit status 2.
 type usageError struct{ msg string }
 
+// Error returns the message.
 func (e *usageError) Error() string { return e.msg }
 
+// usagef returns a usageError with a formatted message.
 func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
@@ -69,7 +71,10 @@ type unreachableError struct {
 	target string
 }
 
+// Error returns the underlying error's text.
 func (e *unreachableError) Error() string { return e.err.Error() }
+
+// Unwrap returns the underlying error.
 func (e *unreachableError) Unwrap() error { return e.err }
 
 // run executes one command line and returns the exit status.
@@ -178,7 +183,6 @@ A manual SA pair is plumbed in this order, on each peer:
 		newSessionCmd(a),
 		newTxnCmd(a),
 	)
-	root.CompletionOptions.HiddenDefaultCmd = false
 	root.InitDefaultCompletionCmd()
 	return root
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/sadb-dev/sadb/wfp"
 )
 
+// newSACmd builds "sadb sa".
 func newSACmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "sa",
@@ -22,6 +23,7 @@ func newSACmd(a *app) *cobra.Command {
 	return cmd
 }
 
+// newSAListCmd builds "sadb sa list".
 func newSAListCmd(a *app) *cobra.Command {
 	var direction string
 	var showKeys bool

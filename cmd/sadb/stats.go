@@ -62,11 +62,13 @@ type trafficStatsView struct {
 	TotalSuccessfulPkts   uint64 `json:"total_successful_packets"`
 }
 
+// newTrafficStatsView is the JSON view of traffic statistics.
 func newTrafficStatsView(t *wfp.IPsecTrafficStatistics1) trafficStatsView {
 	return trafficStatsView{t.EncryptedByteCount, t.AuthenticatedAHByteCount, t.AuthenticatedESPByteCount,
 		t.TransportByteCount, t.TunnelByteCount, t.OffloadByteCount, t.TotalSuccessfulPackets}
 }
 
+// newStatsView is the JSON view of IPSEC_STATISTICS1.
 func newStatsView(s *wfp.IPsecStatistics1) statsView {
 	var v statsView
 	a := &s.AggregateSAStatistics
@@ -126,6 +128,7 @@ func statsBlock(v *statsView) *block {
 	return b
 }
 
+// newStatsCmd builds "sadb stats".
 func newStatsCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "stats",
@@ -181,6 +184,7 @@ func sessionFlagNames(v uint32) []string {
 	return out
 }
 
+// newSessionCmd builds "sadb session".
 func newSessionCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "session",

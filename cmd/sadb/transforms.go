@@ -51,6 +51,7 @@ type hmacAlg struct {
 	note string
 }
 
+// hmacAlgs lists the HMAC algorithms by name.
 func hmacAlgs() []hmacAlg {
 	return []hmacAlg{
 		{"sha1", wfp.AuthTransformIDHMACSHA196, 20, "HMAC-SHA-1-96 key"},
@@ -66,6 +67,7 @@ type gcmSize struct {
 	auth   wfp.IPsecAuthTransformID0
 }
 
+// gcmSizes lists the AES key sizes of GCM and GMAC.
 func gcmSizes() []gcmSize {
 	return []gcmSize{
 		{128, wfp.CipherTransformIDGCMAES128, wfp.AuthTransformIDGCMAES128},
@@ -164,6 +166,7 @@ func parseTransform(name string) (*transform, error) {
 	return t, nil
 }
 
+// findSASpec looks up a one-SA transform by name.
 func findSASpec(name string) (saSpec, bool) {
 	for _, s := range saSpecs() {
 		if s.name == name {

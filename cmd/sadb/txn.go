@@ -26,10 +26,12 @@ type txnLineError struct {
 	outcome string // what became of the transaction
 }
 
+// Error says which line failed and why.
 func (e *txnLineError) Error() string {
 	return fmt.Sprintf("line %d: %v", e.line.n, e.err)
 }
 
+// Unwrap returns the line's error.
 func (e *txnLineError) Unwrap() error { return e.err }
 
 // child returns an app for one script line: a's streams and flags, the
@@ -40,6 +42,7 @@ func (a *app) child(shared *sharedSession) *app {
 	return &c
 }
 
+// newTxnCmd builds "sadb txn".
 func newTxnCmd(a *app) *cobra.Command {
 	var readOnly bool
 	var file string

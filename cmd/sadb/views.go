@@ -27,6 +27,7 @@ type trafficView struct {
 	RemotePort     uint16 `json:"remote_port,omitempty"`
 }
 
+// newTrafficView is the JSON view of IPSEC_TRAFFIC1.
 func newTrafficView(t *wfp.IPsecTraffic1) trafficView {
 	return trafficView{
 		IPVersion: t.IPVersion.String(), TrafficType: t.TrafficType.String(),
@@ -42,6 +43,7 @@ type udpEncapView struct {
 	RemotePort uint16 `json:"remote_port"`
 }
 
+// newUDPEncapView is the JSON view of UDP encapsulation (nil for nil).
 func newUDPEncapView(u *wfp.IPsecV4UDPEncapsulation0) *udpEncapView {
 	if u == nil {
 		return nil
@@ -68,6 +70,7 @@ type saView struct {
 	AuthKey       string `json:"auth_key,omitempty"`   // hex, only with --show-keys
 }
 
+// newSAView is the JSON view of one SA; keys as hex only when showKeys.
 func newSAView(sa *wfp.IPsecSA0, showKeys bool) saView {
 	v := saView{SPI: sa.SPI, SPIHex: spiHex(sa.SPI), Transform: saName(sa), TransformType: sa.SATransformType.String()}
 	cipher, auth, hasCipher, hasAuth := saTransformIDs(sa)
@@ -109,6 +112,7 @@ type bundleView struct {
 	QMFilterID                 uint64              `json:"qm_filter_id,omitempty"`
 }
 
+// newBundleView is the JSON view of a bundle; keys only when showKeys.
 func newBundleView(b *wfp.IPsecSABundle1, showKeys bool) bundleView {
 	v := bundleView{
 		Transform: bundleName(b.SAList), Flags: bundleFlagSymbols(b.Flags),
@@ -156,6 +160,7 @@ type detailsView struct {
 	Counters         *countersView `json:"counters,omitempty"`
 }
 
+// newDetailsView is the JSON view of one direction (nil for nil).
 func newDetailsView(d *wfp.IPsecSADetails1, showKeys bool) *detailsView {
 	if d == nil {
 		return nil
@@ -188,6 +193,7 @@ type contextView struct {
 	Outbound      *detailsView `json:"outbound"`
 }
 
+// newContextView is the JSON view of an SA context.
 func newContextView(sc *wfp.IPsecSAContext1, showKeys bool) contextView {
 	return contextView{
 		SAContextID: sc.SAContextID, State: sc.State.String(), Traffic: newTrafficView(&sc.Traffic),
@@ -248,6 +254,7 @@ func lifetimeText(l wfp.IPsecSALifetime0) string {
 	return strings.Join(parts, ", ")
 }
 
+// secondsText formats seconds as a duration: "1h0m0s".
 func secondsText(s uint32) string { return (time.Duration(s) * time.Second).String() }
 
 // detailsBlock describes one direction of an SA context.

@@ -20,6 +20,7 @@ type changeView struct {
 	SAContextID uint64 `json:"sa_context_id"`
 }
 
+// newWatchCmd builds "sadb watch".
 func newWatchCmd(a *app) *cobra.Command {
 	var local, remote string
 	cmd := &cobra.Command{
