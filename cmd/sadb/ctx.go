@@ -221,8 +221,9 @@ conditions equal those of the context's outbound filter (the one
 	if set {
 		cmd.Use = "setspi ID SPI"
 		cmd.Short = "Set the inbound SPI of an SA context (IPsecSaContextSetSpi0)"
-		cmd.Long = "Set the inbound SPI of SA context ID to SPI (decimal or 0x hex, at least\n256, unused) and print it; give it to the peer" +
-			strings.TrimPrefix(cmd.Long, "Have sadbd choose the inbound SPI of SA context ID and print it; give it\nto the peer")
+		cmd.Long = `Set the inbound SPI of SA context ID to SPI (decimal or 0x hex; at least
+256 and not in use) and print it; give it to the peer, which uses it as its
+outbound SPI.` + cmd.Long[strings.Index(cmd.Long, "\n\n"):]
 		cmd.Example = "  sadb ctx setspi 1 4096\n  sadb ctx setspi 1 0x1000 --filter 2"
 		cmd.Args = exactArgs("ID", "SPI")
 	}

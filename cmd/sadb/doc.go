@@ -40,7 +40,9 @@ database).
 Human tables by default; -o json prints JSON with snake_case field names,
 in which enumerations and well-known GUIDs appear by their WFP symbolic
 names (FWP_IP_VERSION_V4, FWPM_LAYER_OUTBOUND_TRANSPORT_V4, ...) and
-transforms by the names --transform accepts.
+transforms by the names --transform accepts. Keys appear, as hex, only with
+--show-keys. Commands given several ids (ctx delete 1 2) print one object per
+id; watch prints one object per line; txn prints what each line prints.
 
 # Exit status
 
