@@ -151,7 +151,7 @@ A manual SA pair is plumbed in this order, on each peer:
   sadb ctx add-outbound 1 --transform esp-gcm-256 --spi 8192 --key-file out.keys`,
 		Example: `  sadb ctx list
   sadb -o json ctx show 3
-  SADB_SOCKET=/tmp/sadbd.sock sadb stats
+  SADB_SOCKET=$XDG_RUNTIME_DIR/sadb/sadbd.sock sadb stats
   sadb --target sadb.example.net:7443 --tls-cert me.pem --tls-key me.key --tls-ca ca.pem session`,
 		SilenceErrors:     true,
 		SilenceUsage:      true,
