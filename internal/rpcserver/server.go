@@ -289,3 +289,6 @@ func setErr(r *pb.Reply, err error) {
 }
 
 func badStub(err error) error { return wfp.Errorf(wfp.RPCXBadStubData, "%v", err) }
+
+// Wait blocks until every Session stream has ended and its calls returned.
+func (s *Server) Wait() { s.wg.Wait() }

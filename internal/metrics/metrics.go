@@ -1,0 +1,130 @@
+// Package metrics exposes sadbd to Prometheus: SA contexts by state, calls
+// by function and result code, call latency, sessions, subscriptions and the
+// store's commits. It reads the engine and the store at scrape time and is
+// told about calls by the RPC server.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sadb-dev/sadb/engine"
+	"github.com/sadb-dev/sadb/internal/storage/bolt"
+	"github.com/sadb-dev/sadb/wfp"
+)
+
+// Metrics is the daemon's registry.
+type Metrics struct {
+	reg      *prometheus.Registry
+	calls    *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// New registers the collectors. store may be nil (no persistence).
+func New(e *engine.Engine, store *bolt.Store) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "sadb", Name: "calls_total",
+		Help: "API calls served, by WFP function and result code (the FWP_E_/Win32/RPC name, or ERROR_SUCCESS).",
+	}, []string{"function", "code"})
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "sadb", Name: "call_duration_seconds",
+		Help:    "Time the engine took per API call, durable commit included.",
+		Buckets: prometheus.ExponentialBuckets(5e-6, 2.5, 14),
+	}, []string{"function"})
+	m.reg.MustRegister(m.calls, m.duration, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&engineCollector{e: e}, &storeCollector{s: store})
+	return m
+}
+
+// Observe records one call; it is the RPC server's Observer.
+func (m *Metrics) Observe(function string, code wfp.Error, d time.Duration) {
+	name := "ERROR_SUCCESS"
+	if code != 0 {
+		name = code.Name()
+	}
+	m.calls.WithLabelValues(function, name).Inc()
+	m.duration.WithLabelValues(function).Observe(d.Seconds())
+}
+
+// Handler serves the metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+var (
+	ctxDesc      = prometheus.NewDesc("sadb_sa_contexts", "SA contexts by life-cycle state.", []string{"state"}, nil)
+	filtersDesc  = prometheus.NewDesc("sadb_filters", "Filters held by the engine.", nil, nil)
+	sessionsDesc = prometheus.NewDesc("sadb_sessions", "Open sessions.", nil, nil)
+	subsDesc     = prometheus.NewDesc("sadb_subscriptions", "SA-context change subscriptions.", nil, nil)
+	kmDesc       = prometheus.NewDesc("sadb_key_managers", "Registered key managers.", nil, nil)
+	activeDesc   = prometheus.NewDesc("sadb_active_sas", "SAs in the bundles of all SA contexts.", nil, nil)
+	addedDesc    = prometheus.NewDesc("sadb_sas_added_total", "SAs added since the engine started.", nil, nil)
+	deletedDesc  = prometheus.NewDesc("sadb_sas_deleted_total", "SAs deleted since the engine started.", nil, nil)
+)
+
+type engineCollector struct{ e *engine.Engine }
+
+func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{ctxDesc, filtersDesc, sessionsDesc, subsDesc, kmDesc, activeDesc, addedDesc, deletedDesc} {
+		ch <- d
+	}
+}
+
+func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.e.Stats()
+	for s := wfp.SAContextCreated; s <= wfp.SAContextExpired; s++ {
+		ch <- prometheus.MustNewConstMetric(ctxDesc, prometheus.GaugeValue, float64(st.ContextsByState[s]), s.String())
+	}
+	ch <- prometheus.MustNewConstMetric(filtersDesc, prometheus.GaugeValue, float64(st.Filters))
+	ch <- prometheus.MustNewConstMetric(sessionsDesc, prometheus.GaugeValue, float64(st.Sessions))
+	ch <- prometheus.MustNewConstMetric(subsDesc, prometheus.GaugeValue, float64(st.Subscriptions))
+	ch <- prometheus.MustNewConstMetric(kmDesc, prometheus.GaugeValue, float64(st.KeyManagers))
+	ch <- prometheus.MustNewConstMetric(activeDesc, prometheus.GaugeValue, float64(st.ActiveSAs))
+	ch <- prometheus.MustNewConstMetric(addedDesc, prometheus.CounterValue, float64(st.SAsAdded))
+	ch <- prometheus.MustNewConstMetric(deletedDesc, prometheus.CounterValue, float64(st.SAsDeleted))
+}
+
+var (
+	commitsDesc   = prometheus.NewDesc("sadb_store_commits_total", "Store commits (one per committed engine transaction).", nil, nil)
+	commitErrDesc = prometheus.NewDesc("sadb_store_commit_errors_total", "Store commits that failed.", nil, nil)
+	batchesDesc   = prometheus.NewDesc("sadb_store_disk_transactions_total", "fsync'd disk transactions (group commits).", nil, nil)
+	commitLatDesc = prometheus.NewDesc("sadb_store_commit_seconds", "Commit latency as the engine sees it (queue and disk).", nil, nil)
+	diskLatDesc   = prometheus.NewDesc("sadb_store_disk_seconds", "Duration of one disk transaction, fsync included.", nil, nil)
+	batchDesc     = prometheus.NewDesc("sadb_store_batch_commits", "Commits carried per disk transaction.", nil, nil)
+	sizeDesc      = prometheus.NewDesc("sadb_store_bytes", "Bytes of the store file in use.", nil, nil)
+)
+
+type storeCollector struct{ s *bolt.Store }
+
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{commitsDesc, commitErrDesc, batchesDesc, commitLatDesc, diskLatDesc, batchDesc, sizeDesc} {
+		ch <- d
+	}
+}
+
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.s == nil {
+		return
+	}
+	st := c.s.Stats()
+	ch <- prometheus.MustNewConstMetric(commitsDesc, prometheus.CounterValue, float64(st.Commits))
+	ch <- prometheus.MustNewConstMetric(commitErrDesc, prometheus.CounterValue, float64(st.CommitErrors))
+	ch <- prometheus.MustNewConstMetric(batchesDesc, prometheus.CounterValue, float64(st.Batches))
+	ch <- histogram(commitLatDesc, st.CommitSeconds)
+	ch <- histogram(diskLatDesc, st.DiskSeconds)
+	ch <- histogram(batchDesc, st.BatchCalls)
+	ch <- prometheus.MustNewConstMetric(sizeDesc, prometheus.GaugeValue, float64(st.Size))
+}
+
+func histogram(d *prometheus.Desc, h bolt.Histogram) prometheus.Metric {
+	b := make(map[float64]uint64, len(h.Buckets))
+	for _, x := range h.Buckets {
+		b[x.UpperBound] = x.Count
+	}
+	return prometheus.MustNewConstHistogram(d, h.Count, h.Sum, b)
+}
