@@ -1,0 +1,738 @@
+package userspace
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/sadb-dev/sadb/internal/datapath"
+	"github.com/sadb-dev/sadb/wfp"
+)
+
+// state is the Backend's life cycle:
+//
+//	New ──▶ up ──Close──▶ closing ──(goroutines gone, routes and rules removed)──▶ closed
+//
+// It is read atomically by the programming calls, which refuse work once
+// the backend is closing, and changed by Close.
+type state uint32
+
+const (
+	stateUp state = iota
+	stateClosing
+	stateClosed
+)
+
+func (s state) String() string {
+	switch s {
+	case stateUp:
+		return "up"
+	case stateClosing:
+		return "closing"
+	case stateClosed:
+		return "closed"
+	}
+	return fmt.Sprintf("state(%d)", uint32(s))
+}
+
+// errClosedBackend is returned by the programming calls after Close.
+var errClosedBackend = errors.New("userspace: the backend is closed")
+
+// spiKey identifies an inbound SA on the wire.
+type spiKey struct {
+	proto uint8 // protoESP or protoAH
+	spi   uint32
+}
+
+// Backend is the userspace data path: ESP and AH over a TUN device, as a
+// datapath.Backend. Create it with New and stop it with Close. It is safe
+// for concurrent use; see the package documentation for what runs where.
+type Backend struct {
+	cfg      Config
+	log      *slog.Logger
+	nl       *netlink.Handle // bound to the network namespace New ran in
+	dev      tun.Device
+	tunName  string
+	tunIndex int
+
+	// Sockets, opened by New and closed by Close. raw4/raw6 send every
+	// outer packet (ESP, AH and clear) and receive ESP; ah4/ah6 receive
+	// AH. raw6 and ah6 are nil when the namespace has no IPv6.
+	raw4, raw6, ah4, ah6 *sock
+
+	state   atomic.Uint32 // a state
+	handler atomic.Pointer[datapath.Handler]
+	stats   stats
+	ipID    atomic.Uint32 // IPv4 Identification / IPv6 fragment ids of outer packets
+	// lastSendErrLog is when a send error was last logged (Unix ns).
+	lastSendErrLog atomic.Int64
+
+	// done is closed by Close; the goroutines watch it. kick wakes the
+	// event reporter.
+	done chan struct{}
+	kick chan struct{}
+	wg   sync.WaitGroup // the packet and housekeeping goroutines
+
+	// mu serializes programming (filters, SAs, routes, UDP sockets).
+	// Lock order: mu, then tab.
+	mu sync.Mutex // guards the fields below
+	// +checklocks:mu
+	filters map[uint64]*filterEntry
+	// +checklocks:mu
+	sas map[datapath.SAID]*saEntry
+	// +checklocks:mu
+	routes map[netip.Prefix]*routeRef
+	// +checklocks:mu
+	udpSocks map[uint16]*udpRef
+	// +checklocks:mu
+	order uint64
+
+	// tab is what the packet goroutines look up. They read-lock it once
+	// per batch; programming write-locks it for O(1) updates (plus a sort
+	// of one IP version's rules when a filter changes).
+	tab struct {
+		sync.RWMutex // guards the fields below
+		// spd[0] are the IPv4 outbound rules, spd[1] the IPv6 ones,
+		// highest weight first.
+		// +checklocks:RWMutex
+		spd [2][]*rule
+		// out holds the outbound SAs by filter id, newest first.
+		// +checklocks:RWMutex
+		out map[uint64][]*bundle
+		// in holds the inbound SAs by protocol and SPI; an ESP+AH bundle
+		// is there twice.
+		// +checklocks:RWMutex
+		in map[spiKey]*bundle
+		// all holds every SA.
+		// +checklocks:RWMutex
+		all map[datapath.SAID]*bundle
+		// udp holds the UDP sockets by local port.
+		// +checklocks:RWMutex
+		udp map[uint16]*sock
+	}
+}
+
+// filterEntry is what the backend keeps of a filter.
+type filterEntry struct {
+	info   *filterInfo
+	routes []netip.Prefix // routes it holds references on
+	// allRemote is set for an outbound IPsec filter without remote
+	// address conditions: its SAs route their own remote address.
+	allRemote bool
+}
+
+// saEntry is an installed SA with the resources it holds.
+type saEntry struct {
+	d      *bundle
+	routes []netip.Prefix
+	port   uint16 // UDP port it holds a reference on; 0 for none
+}
+
+// udpRef is a UDP socket and how many SAs (plus the default port) use it.
+type udpRef struct {
+	s    *sock
+	refs int
+}
+
+var _ datapath.Backend = (*Backend)(nil)
+
+// New creates the TUN device, opens the sockets, installs the routing
+// rules and starts the packet goroutines, all in the network namespace of
+// the calling thread. The caller closes the Backend.
+func New(cfg Config) (*Backend, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		done:     make(chan struct{}),
+		kick:     make(chan struct{}, 1),
+		filters:  map[uint64]*filterEntry{},
+		sas:      map[datapath.SAID]*saEntry{},
+		routes:   map[netip.Prefix]*routeRef{},
+		udpSocks: map[uint16]*udpRef{},
+	}
+	b.tab.out = map[uint64][]*bundle{}
+	b.tab.in = map[spiKey]*bundle{}
+	b.tab.all = map[datapath.SAID]*bundle{}
+	b.tab.udp = map[uint16]*sock{}
+	ok := false
+	defer func() {
+		if !ok {
+			b.release()
+		}
+	}()
+	if b.nl, err = netlink.NewHandle(); err != nil {
+		return nil, fmt.Errorf("userspace: netlink: %w", err)
+	}
+	if b.dev, err = tun.CreateTUN(cfg.TUN, cfg.MTU); err != nil {
+		return nil, fmt.Errorf("userspace: creating TUN device %s: %w", cfg.TUN, err)
+	}
+	if b.tunName, err = b.dev.Name(); err != nil {
+		return nil, fmt.Errorf("userspace: TUN device name: %w", err)
+	}
+	if err := b.setupLink(); err != nil {
+		return nil, err
+	}
+	if b.raw4, err = openRaw(false, unix.IPPROTO_ESP, cfg.Mark); err != nil {
+		return nil, err
+	}
+	if b.ah4, err = openRaw(false, unix.IPPROTO_AH, cfg.Mark); err != nil {
+		return nil, err
+	}
+	if b.raw6, err = openRaw(true, unix.IPPROTO_ESP, cfg.Mark); err != nil {
+		b.log.Warn("no IPv6: IPv6 SAs will not carry traffic", "err", err)
+		b.raw6 = nil
+	} else if b.ah6, err = openRaw(true, unix.IPPROTO_AH, cfg.Mark); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	err = b.refUDPLocked(cfg.UDPPort)
+	b.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	b.flushTable()
+	if err := b.addRules(); err != nil {
+		return nil, err
+	}
+
+	b.wg.Add(1)
+	go b.outboundLoop()
+	for _, s := range []*sock{b.raw4, b.raw6} {
+		if s != nil {
+			b.startReader(s, protoESP, recvBatch)
+		}
+	}
+	for _, s := range []*sock{b.ah4, b.ah6} {
+		if s != nil {
+			b.startReader(s, protoAH, ahRecvBatch)
+		}
+	}
+	b.wg.Add(1)
+	go b.housekeeping()
+	ok = true
+	b.log.Info("userspace data path up", "tun", b.tunName, "mtu", cfg.MTU, "table", cfg.Table,
+		"mark", fmt.Sprintf("%#x", cfg.Mark), "udp_port", cfg.UDPPort, "replay_window", cfg.ReplayWindow,
+		"batch", b.dev.BatchSize())
+	return b, nil
+}
+
+// startReader starts the goroutine that receives proto on s.
+func (b *Backend) startReader(s *sock, proto uint8, batch int) {
+	b.wg.Add(1)
+	go b.inboundLoop(s, proto, batch)
+}
+
+// TUN returns the name of the backend's TUN device.
+func (b *Backend) TUN() string { return b.tunName }
+
+// Stats returns the aggregate packet counters.
+func (b *Backend) Stats() Stats { return b.stats.snapshot() }
+
+// Close stops the packet goroutines, removes the routes, rules and the TUN
+// device, closes the sockets and wipes the keys. It returns once every
+// goroutine has ended; later calls do nothing.
+func (b *Backend) Close() error {
+	if !b.state.CompareAndSwap(uint32(stateUp), uint32(stateClosing)) {
+		return nil
+	}
+	close(b.done)
+	b.release()
+	b.state.Store(uint32(stateClosed))
+	b.log.Info("userspace data path closed", "tun", b.tunName)
+	return nil
+}
+
+// release undoes New: it closes the device and sockets (which ends the
+// goroutines), waits for them, and removes what New installed.
+func (b *Backend) release() {
+	if b.dev != nil {
+		b.dev.Close()
+	}
+	for _, s := range []*sock{b.raw4, b.raw6, b.ah4, b.ah6} {
+		if s != nil {
+			s.close()
+		}
+	}
+	b.mu.Lock()
+	for _, u := range b.udpSocks {
+		u.s.close()
+	}
+	b.mu.Unlock()
+	b.wg.Wait()
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.nl != nil {
+		b.delRules()
+		for p, r := range b.routes {
+			_ = b.nl.RouteDel(r.route)
+			delete(b.routes, p)
+		}
+		b.nl.Close()
+	}
+	for id, e := range b.sas {
+		e.d.st.wipe()
+		delete(b.sas, id)
+	}
+	clear(b.udpSocks)
+	b.tab.Lock()
+	clear(b.tab.in)
+	clear(b.tab.out)
+	clear(b.tab.all)
+	clear(b.tab.udp)
+	b.tab.spd = [2][]*rule{}
+	b.tab.Unlock()
+}
+
+// up reports whether the backend takes programming calls.
+func (b *Backend) up() error {
+	if state(b.state.Load()) != stateUp {
+		return errClosedBackend
+	}
+	return nil
+}
+
+// Features says what the backend supports. Sequence numbers are 32 bits:
+// WFP bundles have no way to ask for ESN.
+func (b *Backend) Features() datapath.Features {
+	return datapath.Features{
+		Packets:          true,
+		UDPEncapsulation: true,
+		Tunnel:           true,
+		Transport:        true,
+		AH:               true,
+		ReplayWindow:     b.cfg.ReplayWindow,
+	}
+}
+
+// SetHandler sets where events go.
+func (b *Backend) SetHandler(h datapath.Handler) {
+	if h == nil {
+		b.handler.Store(nil)
+		return
+	}
+	b.handler.Store(&h)
+}
+
+// AddFilter adds f to the SPD and, for an outbound IPsec filter, routes
+// its remote addresses into the TUN device.
+func (b *Backend) AddFilter(f *wfp.FwpmFilter0) error {
+	if err := b.up(); err != nil {
+		return err
+	}
+	if f == nil {
+		return wfp.Errorf(wfp.ErrNullPointer, "nil filter")
+	}
+	fi := compileFilter(f)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, dup := b.filters[fi.id]; dup {
+		b.deleteFilterLocked(fi.id)
+	}
+	e := &filterEntry{info: fi}
+	if fi.outbound && fi.isIPsec {
+		prefixes, all := fi.conds.prefixes(fieldRemoteAddr, fi.v4, maxRoutesPerFilter)
+		e.allRemote = all
+		if len(prefixes) == maxRoutesPerFilter {
+			b.log.Warn("a filter's remote addresses need more routes than allowed; the rest stays unrouted",
+				"filter", fi.id, "routes", maxRoutesPerFilter)
+		}
+		if err := b.refRoutesLocked(prefixes, b.filterSource(fi)); err != nil {
+			return err
+		}
+		e.routes = prefixes
+	}
+	b.filters[fi.id] = e
+	if fi.rule != nil {
+		b.setRuleLocked(fi, false)
+	}
+	return nil
+}
+
+// filterSource returns the source address for the routes of an outbound
+// IPsec filter: its local address when the condition names exactly one
+// (transport), or a local address inside its local subnets (tunnel).
+func (b *Backend) filterSource(fi *filterInfo) netip.Addr {
+	var ivs []ival
+	for _, c := range fi.conds {
+		if c.f == fieldLocalAddr {
+			ivs = c.ivs
+		}
+	}
+	if len(ivs) == 0 {
+		return netip.Addr{}
+	}
+	if !fi.tunnel && len(ivs) == 1 && ivs[0].lo == ivs[0].hi {
+		return u128Addr(ivs[0].lo, fi.v4)
+	}
+	return b.localIn(ivs, fi.v4)
+}
+
+// setRuleLocked adds (or with remove, removes) fi's rule in the SPD.
+// The caller must hold b.mu.
+func (b *Backend) setRuleLocked(fi *filterInfo, remove bool) {
+	v := 0
+	if !fi.v4 {
+		v = 1
+	}
+	b.tab.Lock()
+	defer b.tab.Unlock()
+	rs := make([]*rule, 0, len(b.tab.spd[v])+1)
+	for _, r := range b.tab.spd[v] {
+		if r.id != fi.id {
+			rs = append(rs, r)
+		}
+	}
+	if !remove {
+		rs = append(rs, fi.rule)
+	}
+	sortRules(rs)
+	b.tab.spd[v] = rs
+}
+
+// DeleteFilter removes a filter and the routes only it wanted.
+func (b *Backend) DeleteFilter(id uint64) error {
+	if err := b.up(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.deleteFilterLocked(id)
+	return nil
+}
+
+// deleteFilterLocked removes filter id. The caller must hold b.mu.
+func (b *Backend) deleteFilterLocked(id uint64) {
+	e := b.filters[id]
+	if e == nil {
+		return
+	}
+	delete(b.filters, id)
+	b.unrefRoutesLocked(e.routes)
+	if e.info.rule != nil {
+		b.setRuleLocked(e.info, true)
+	}
+}
+
+// CheckSA says whether AddSA would take sa, changing nothing.
+func (b *Backend) CheckSA(sa *datapath.SA) error {
+	if err := b.up(); err != nil {
+		return err
+	}
+	if sa == nil {
+		return wfp.Errorf(wfp.ErrNullPointer, "nil SA")
+	}
+	d, err := b.newBundle(sa)
+	if err != nil {
+		return err
+	}
+	defer d.st.wipe()
+	if d.inbound {
+		b.tab.RLock()
+		defer b.tab.RUnlock()
+		return b.spiFreeLocked(d)
+	}
+	return nil
+}
+
+// spiFreeLocked checks that no other inbound SA uses d's SPIs. The caller
+// must hold b.tab (read or write).
+func (b *Backend) spiFreeLocked(d *bundle) error {
+	for _, k := range d.spiKeys() {
+		if o := b.tab.in[k]; o != nil && o.id != d.id {
+			return wfp.Errorf(wfp.ErrAlreadyExists, "inbound SPI %#x (protocol %d) is already used by SA context %d", k.spi, k.proto, o.id.Context)
+		}
+	}
+	return nil
+}
+
+// spiKeys returns the wire identities of an inbound bundle.
+func (d *bundle) spiKeys() []spiKey {
+	var ks []spiKey
+	if d.st.esp != nil {
+		ks = append(ks, spiKey{protoESP, uint32(d.st.esp.SPI())})
+	}
+	if d.st.ah != nil {
+		ks = append(ks, spiKey{protoAH, uint32(d.st.ah.SPI())})
+	}
+	return ks
+}
+
+// AddSA installs one direction of an SA context.
+func (b *Backend) AddSA(sa *datapath.SA) error {
+	if err := b.up(); err != nil {
+		return err
+	}
+	if sa == nil {
+		return wfp.Errorf(wfp.ErrNullPointer, "nil SA")
+	}
+	d, err := b.newBundle(sa)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, dup := b.sas[d.id]; dup {
+		d.st.wipe()
+		return fmt.Errorf("userspace: SA %d/%v is already installed", d.id.Context, d.id.Direction)
+	}
+	e := &saEntry{d: d}
+	if err := b.acquireLocked(e, nil); err != nil {
+		d.st.wipe()
+		return err
+	}
+	b.order++
+	d.order = b.order
+	b.tab.Lock()
+	if d.inbound {
+		if err := b.spiFreeLocked(d); err != nil {
+			b.tab.Unlock()
+			b.releaseLocked(e)
+			d.st.wipe()
+			return err
+		}
+	}
+	b.insertLocked(d)
+	b.tab.Unlock()
+	b.sas[d.id] = e
+	return nil
+}
+
+// acquireLocked takes what the SA of e needs beyond the tables: its UDP
+// socket, its routes and its path MTU. prev, if not nil, is the entry e
+// replaces; resources both want are kept. On error nothing is taken. The
+// caller must hold b.mu.
+func (b *Backend) acquireLocked(e *saEntry, prev *saEntry) error {
+	d := e.d
+	if d.udp != nil {
+		if err := b.refUDPLocked(d.udp.localPort); err != nil {
+			return err
+		}
+		e.port = d.udp.localPort
+	}
+	if !d.inbound {
+		if d.udp == nil {
+			d.pmtu = b.pathMTU(d.remote)
+		}
+		if fe := b.filters[d.filterID]; !d.tunnel && (fe == nil || fe.allRemote) {
+			bits := 128
+			if d.remote.Is4() {
+				bits = 32
+			}
+			routes := []netip.Prefix{netip.PrefixFrom(d.remote, bits)}
+			if err := b.refRoutesLocked(routes, d.local); err != nil {
+				if e.port != 0 {
+					b.unrefUDPLocked(e.port)
+				}
+				return err
+			}
+			e.routes = routes
+		}
+	}
+	return nil
+}
+
+// releaseLocked gives back what acquireLocked took. The caller must hold
+// b.mu.
+func (b *Backend) releaseLocked(e *saEntry) {
+	b.unrefRoutesLocked(e.routes)
+	if e.port != 0 {
+		b.unrefUDPLocked(e.port)
+	}
+	e.routes, e.port = nil, 0
+}
+
+// insertLocked puts d in the lookup tables. The caller must hold b.mu and
+// b.tab for writing.
+func (b *Backend) insertLocked(d *bundle) {
+	b.tab.all[d.id] = d
+	if d.inbound {
+		for _, k := range d.spiKeys() {
+			b.tab.in[k] = d
+		}
+		return
+	}
+	list := b.tab.out[d.filterID]
+	nl := make([]*bundle, 0, len(list)+1)
+	nl = append(nl, d)
+	for _, o := range list {
+		if o.id != d.id {
+			nl = append(nl, o)
+		}
+	}
+	// Newest first; an updated SA keeps its place.
+	for i := 1; i < len(nl); i++ {
+		for j := i; j > 0 && nl[j].order > nl[j-1].order; j-- {
+			nl[j], nl[j-1] = nl[j-1], nl[j]
+		}
+	}
+	b.tab.out[d.filterID] = nl
+}
+
+// removeLocked takes d out of the lookup tables. The caller must hold b.mu
+// and b.tab for writing.
+func (b *Backend) removeLocked(d *bundle) {
+	if b.tab.all[d.id] == d {
+		delete(b.tab.all, d.id)
+	}
+	if d.inbound {
+		for _, k := range d.spiKeys() {
+			if b.tab.in[k] != nil && b.tab.in[k].id == d.id {
+				delete(b.tab.in, k)
+			}
+		}
+		return
+	}
+	list := b.tab.out[d.filterID]
+	nl := make([]*bundle, 0, len(list))
+	for _, o := range list {
+		if o.id != d.id {
+			nl = append(nl, o)
+		}
+	}
+	if len(nl) == 0 {
+		delete(b.tab.out, d.filterID)
+	} else {
+		b.tab.out[d.filterID] = nl
+	}
+}
+
+// UpdateSA replaces the description of an installed SA; its transforms,
+// sequence numbers, replay window and counters carry over.
+func (b *Backend) UpdateSA(sa *datapath.SA) error {
+	if err := b.up(); err != nil {
+		return err
+	}
+	if sa == nil {
+		return wfp.Errorf(wfp.ErrNullPointer, "nil SA")
+	}
+	d, err := b.describe(sa)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	old := b.sas[d.id]
+	if old == nil {
+		return fmt.Errorf("userspace: updating SA %d/%v, which is not installed", d.id.Context, d.id.Direction)
+	}
+	if d.udp != nil && old.d.st.ah != nil {
+		return wfp.Errorf(wfp.ErrInvalidParameter, "AH cannot be carried in UDP (RFC 3948 encapsulates ESP only)")
+	}
+	d.st, d.order = old.d.st, old.d.order
+	e := &saEntry{d: d}
+	if err := b.acquireLocked(e, old); err != nil {
+		return err
+	}
+	b.releaseLocked(old)
+	b.tab.Lock()
+	b.removeLocked(old.d)
+	b.insertLocked(d)
+	b.tab.Unlock()
+	b.sas[d.id] = e
+	return nil
+}
+
+// DeleteSA removes an SA and wipes its keys.
+func (b *Backend) DeleteSA(id datapath.SAID) error {
+	if err := b.up(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e := b.sas[id]
+	if e == nil {
+		return nil
+	}
+	delete(b.sas, id)
+	b.tab.Lock()
+	b.removeLocked(e.d)
+	b.tab.Unlock()
+	b.releaseLocked(e)
+	e.d.st.wipe()
+	return nil
+}
+
+// Counters returns an SA's counters.
+func (b *Backend) Counters(id datapath.SAID) (wfp.SACounters, bool) {
+	b.tab.RLock()
+	d := b.tab.all[id]
+	b.tab.RUnlock()
+	if d == nil {
+		return wfp.SACounters{}, false
+	}
+	return d.st.counters(), true
+}
+
+// Statistics fills the drop and traffic statistics.
+func (b *Backend) Statistics(st *wfp.IPsecStatistics1) { b.stats.fill(st) }
+
+// refUDPLocked takes a reference on the UDP socket of port, opening it
+// (and starting its reader) if needed. The caller must hold b.mu.
+func (b *Backend) refUDPLocked(port uint16) error {
+	if u := b.udpSocks[port]; u != nil {
+		u.refs++
+		return nil
+	}
+	s, err := openUDP(port, b.cfg.Mark)
+	if err != nil {
+		return err
+	}
+	b.udpSocks[port] = &udpRef{s: s, refs: 1}
+	b.tab.Lock()
+	b.tab.udp[port] = s
+	b.tab.Unlock()
+	b.startReader(s, protoESP, recvBatch)
+	return nil
+}
+
+// unrefUDPLocked drops a reference on port's socket and closes it when no
+// one uses it. The caller must hold b.mu.
+func (b *Backend) unrefUDPLocked(port uint16) {
+	u := b.udpSocks[port]
+	if u == nil {
+		return
+	}
+	if u.refs--; u.refs > 0 {
+		return
+	}
+	delete(b.udpSocks, port)
+	b.tab.Lock()
+	delete(b.tab.udp, port)
+	b.tab.Unlock()
+	u.s.close()
+}
+
+// emit sends ev to the handler, if any.
+func (b *Backend) emit(ev datapath.Event) {
+	if h := b.handler.Load(); h != nil {
+		(*h)(ev)
+	}
+}
+
+// wake asks the event reporter to look for pending events now.
+func (b *Backend) wake() {
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+}
+
+// protoName names an IPsec protocol for logs.
+func protoName(p uint8) string {
+	if p == protoAH {
+		return "AH"
+	}
+	return "ESP"
+}

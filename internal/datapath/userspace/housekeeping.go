@@ -1,0 +1,144 @@
+package userspace
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/sadb-dev/sadb/internal/datapath"
+	"github.com/sadb-dev/sadb/internal/esp"
+)
+
+// housekeeping is the backend's one timer goroutine: it reports the SA
+// events the packet goroutines raise (at once when kicked), the replay and
+// ICV failures (once a second per SA, with the count), sends NAT
+// keepalives and logs outbound drops.
+func (b *Backend) housekeeping() {
+	defer b.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	h := &keeper{b: b, m: newMmsgs(16)}
+	for {
+		select {
+		case <-b.done:
+			return
+		case <-b.kick:
+			h.report(false)
+		case now := <-tick.C:
+			h.report(true)
+			h.keepalives(now)
+			h.logDrops()
+		}
+	}
+}
+
+// keeper is the housekeeping goroutine's state.
+type keeper struct {
+	b      *Backend
+	m      *mmsgs
+	events []datapath.Event
+	buf    [64]byte
+	// Outbound drop counts already logged.
+	loggedNoSA, loggedBlocked, loggedSelector uint64
+}
+
+// report collects pending events (and, with failures, the failure counts)
+// under the table lock and delivers them after releasing it.
+func (h *keeper) report(failures bool) {
+	b := h.b
+	h.events = h.events[:0]
+	b.tab.RLock()
+	for id, d := range b.tab.all {
+		st := d.st
+		if ev := st.pending.Swap(0); ev != 0 {
+			if ev&evSoft != 0 {
+				h.events = append(h.events, datapath.Event{Kind: datapath.SoftLifetime, SA: id})
+			}
+			if ev&evHard != 0 {
+				h.events = append(h.events, datapath.Event{Kind: datapath.HardLifetime, SA: id})
+			}
+			if ev&evSeq != 0 {
+				h.events = append(h.events, datapath.Event{Kind: datapath.SequenceExhausted, SA: id})
+			}
+		}
+		if !failures {
+			continue
+		}
+		if n := st.replayPending.Swap(0); n != 0 {
+			h.events = append(h.events, datapath.Event{Kind: datapath.ReplayFailures, SA: id, Count: n})
+		}
+		if n := st.authPending.Swap(0); n != 0 {
+			h.events = append(h.events, datapath.Event{Kind: datapath.AuthFailures, SA: id, Count: n})
+		}
+	}
+	b.tab.RUnlock()
+	for _, ev := range h.events {
+		if ev.Kind == datapath.HardLifetime || ev.Kind == datapath.SequenceExhausted {
+			b.log.Info("SA spent", "context", ev.SA.Context, "direction", ev.SA.Direction, "event", ev.Kind)
+		}
+		b.emit(ev)
+	}
+}
+
+// keepalives sends a NAT-keepalive (RFC 3948 §2.3) for every outbound
+// UDP-encapsulated SA that has sent nothing for the keepalive interval.
+func (h *keeper) keepalives(now time.Time) {
+	b := h.b
+	iv := b.cfg.KeepaliveInterval
+	if iv < 0 {
+		return
+	}
+	h.buf[0] = esp.NATKeepalive
+	var last *sock
+	b.tab.RLock()
+	for _, d := range b.tab.all {
+		if d.inbound || d.udp == nil || d.st.dead.Load() {
+			continue
+		}
+		if now.UnixNano()-d.st.lastSend.Load() < int64(iv) {
+			continue
+		}
+		s := b.tab.udp[d.udp.localPort]
+		if s == nil {
+			continue
+		}
+		if last != nil && s != last {
+			h.flush(last)
+		}
+		last = s
+		if !h.m.add(h.buf[:1], netip.AddrPortFrom(d.remote, d.udp.remotePort), d.local) {
+			h.flush(s)
+			h.m.add(h.buf[:1], netip.AddrPortFrom(d.remote, d.udp.remotePort), d.local)
+		}
+		d.st.lastSend.Store(now.UnixNano())
+	}
+	if last != nil {
+		h.flush(last)
+	}
+	b.tab.RUnlock()
+}
+
+func (h *keeper) flush(s *sock) {
+	if failed, err := h.m.flush(s); failed > 0 {
+		h.b.stats.outSendErrors.Add(uint64(failed))
+		h.b.logSendError(err)
+	}
+}
+
+// logDrops logs the outbound packets dropped since the last call for want
+// of an SA or by a BLOCK filter, and inbound selector mismatches: events
+// an administrator should see, at most once a second.
+func (h *keeper) logDrops() {
+	b := h.b
+	if n := b.stats.outNoSA.Load(); n != h.loggedNoSA {
+		b.log.Warn("outbound packets dropped: they match an IPsec filter but no SA", "count", n-h.loggedNoSA, "total", n)
+		h.loggedNoSA = n
+	}
+	if n := b.stats.outBlocked.Load(); n != h.loggedBlocked {
+		b.log.Info("outbound packets dropped by BLOCK filters", "count", n-h.loggedBlocked, "total", n)
+		h.loggedBlocked = n
+	}
+	if n := b.stats.inSelector.Load(); n != h.loggedSelector {
+		b.log.Warn("inbound packets dropped: the inner packet does not match its SA's selectors", "count", n-h.loggedSelector, "total", n)
+		h.loggedSelector = n
+	}
+}

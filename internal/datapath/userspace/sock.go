@@ -1,0 +1,305 @@
+package userspace
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// sock is one of the backend's sockets: a raw IPPROTO_ESP or IPPROTO_AH
+// socket of one address family, or a UDP socket for ESP in UDP. Every
+// socket carries the backend's firewall mark, so that what it sends takes
+// the normal routes rather than the backend's table.
+//
+// A sock is driven by the Go runtime's poller through its os.File: Close
+// wakes a goroutine blocked in recv. recv is called by one goroutine at a
+// time (the socket's reader); send by one goroutine at a time per batch
+// (the caller serializes with its own batch).
+type sock struct {
+	f      *os.File
+	rc     syscall.RawConn
+	v6     bool
+	udp    bool
+	port   uint16 // UDP: the bound port
+	closed bool   // set by close; only the owner reads it
+}
+
+// openRaw opens a raw socket for proto (ESP or AH) of one family, marked
+// with mark, with the outer header written by the backend (IP_HDRINCL,
+// IPV6_HDRINCL). IPv6 sockets also report the destination address of
+// what they receive (IPV6_RECVPKTINFO).
+func openRaw(v6 bool, proto int, mark uint32) (*sock, error) {
+	family, level, hdrincl := unix.AF_INET, unix.IPPROTO_IP, unix.IP_HDRINCL
+	if v6 {
+		family, level, hdrincl = unix.AF_INET6, unix.IPPROTO_IPV6, unix.IPV6_HDRINCL
+	}
+	fd, err := unix.Socket(family, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+	if err != nil {
+		return nil, fmt.Errorf("userspace: raw socket for protocol %d: %w", proto, err)
+	}
+	opts := []struct{ level, name, value int }{
+		{unix.SOL_SOCKET, unix.SO_MARK, int(mark)},
+		{level, hdrincl, 1},
+		{unix.SOL_SOCKET, unix.SO_RCVBUF, 4 << 20},
+		{unix.SOL_SOCKET, unix.SO_SNDBUF, 4 << 20},
+	}
+	if v6 {
+		opts = append(opts, struct{ level, name, value int }{unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1})
+	}
+	for _, o := range opts {
+		if err := unix.SetsockoptInt(fd, o.level, o.name, o.value); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("userspace: raw socket option %d/%d: %w", o.level, o.name, err)
+		}
+	}
+	return newSock(fd, v6, false, 0)
+}
+
+// openUDP opens the IPv4 UDP socket of ESP in UDP on port, marked with
+// mark. It reports the destination address of what it receives
+// (IP_PKTINFO) and lets the kernel fragment what it sends.
+func openUDP(port uint16, mark uint32) (*sock, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return nil, fmt.Errorf("userspace: UDP socket: %w", err)
+	}
+	for _, o := range []struct{ level, name, value int }{
+		{unix.SOL_SOCKET, unix.SO_MARK, int(mark)},
+		{unix.IPPROTO_IP, unix.IP_PKTINFO, 1},
+		{unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT},
+		{unix.SOL_SOCKET, unix.SO_RCVBUF, 4 << 20},
+		{unix.SOL_SOCKET, unix.SO_SNDBUF, 4 << 20},
+	} {
+		if err := unix.SetsockoptInt(fd, o.level, o.name, o.value); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("userspace: UDP socket option %d/%d: %w", o.level, o.name, err)
+		}
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: int(port)}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("userspace: binding UDP port %d: %w", port, err)
+	}
+	return newSock(fd, false, true, port)
+}
+
+func newSock(fd int, v6, udp bool, port uint16) (*sock, error) {
+	f := os.NewFile(uintptr(fd), "sadb-socket")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &sock{f: f, rc: rc, v6: v6, udp: udp, port: port}, nil
+}
+
+func (s *sock) close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.f.Close()
+}
+
+// cmsgSpace is room for one IP_PKTINFO or IPV6_PKTINFO control message.
+var cmsgSpace = unix.CmsgSpace(unix.SizeofInet6Pktinfo)
+
+// mmsgs is a batch of messages for recvmmsg or sendmmsg, with the address,
+// I/O vector and control buffer of each preallocated, so that the packet
+// path does not allocate. An mmsgs belongs to one goroutine.
+type mmsgs struct {
+	hdrs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrInet6 // big enough for either family
+	oob   []byte                  // cmsgSpace per message
+
+	// Results of the last syscall, set by the closures below.
+	n      int
+	errno  syscall.Errno
+	sock   *sock
+	count  int // messages to send or receive
+	sent   int // sendmmsg: messages already handled of count
+	failed int // sendmmsg: messages the kernel refused
+
+	recvFn, sendFn func(fd uintptr) bool
+}
+
+func newMmsgs(n int) *mmsgs {
+	m := &mmsgs{
+		hdrs:  make([]unix.Mmsghdr, n),
+		iovs:  make([]unix.Iovec, n),
+		names: make([]unix.RawSockaddrInet6, n),
+		oob:   make([]byte, n*cmsgSpace),
+	}
+	for i := range m.hdrs {
+		h := &m.hdrs[i].Hdr
+		h.Name = (*byte)(unsafe.Pointer(&m.names[i]))
+		h.Iov = &m.iovs[i]
+		h.SetIovlen(1)
+	}
+	m.recvFn = m.doRecv
+	m.sendFn = m.doSend
+	return m
+}
+
+func (m *mmsgs) doRecv(fd uintptr) bool {
+	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&m.hdrs[0])), uintptr(m.count), unix.MSG_DONTWAIT, 0, 0)
+	if e == unix.EAGAIN || e == unix.EINTR {
+		return false
+	}
+	m.n, m.errno = int(r), e
+	return true
+}
+
+func (m *mmsgs) doSend(fd uintptr) bool {
+	for m.sent < m.count {
+		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&m.hdrs[m.sent])), uintptr(m.count-m.sent), 0, 0, 0)
+		switch {
+		case e == unix.EAGAIN:
+			return false
+		case e == unix.EINTR:
+			continue
+		case e != 0:
+			// The message at m.sent failed; skip it and go on.
+			m.errno = e
+			m.sent++
+			m.failed++
+			continue
+		}
+		m.sent += int(r)
+	}
+	return true
+}
+
+// recv fills bufs (each at its own offset, see prepareRecv) from s and
+// returns how many messages arrived.
+func (m *mmsgs) recv(s *sock, bufs [][]byte, off int) (int, error) {
+	m.count = len(bufs)
+	for i := range m.count {
+		b := bufs[i][off:]
+		m.iovs[i].Base = &b[0]
+		m.iovs[i].SetLen(len(b))
+		h := &m.hdrs[i].Hdr
+		h.Namelen = unix.SizeofSockaddrInet6
+		h.Control = &m.oob[i*cmsgSpace]
+		h.SetControllen(cmsgSpace)
+		h.Flags = 0
+		m.hdrs[i].Len = 0
+	}
+	m.n, m.errno = 0, 0
+	if err := s.rc.Read(m.recvFn); err != nil {
+		return 0, err
+	}
+	if m.errno != 0 {
+		return 0, m.errno
+	}
+	return m.n, nil
+}
+
+// received describes message i of the last recv: its length, the source
+// address and port, and the destination address from the packet-info
+// control message (invalid if there was none).
+func (m *mmsgs) received(i int) (n int, src netip.AddrPort, dst netip.Addr, truncated bool) {
+	h := &m.hdrs[i]
+	n = int(h.Len)
+	truncated = h.Hdr.Flags&unix.MSG_TRUNC != 0
+	name := &m.names[i]
+	switch name.Family {
+	case unix.AF_INET:
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(name))
+		src = netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:]))
+	case unix.AF_INET6:
+		src = netip.AddrPortFrom(netip.AddrFrom16(name.Addr), binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&name.Port))[:]))
+	}
+	oob := m.oob[i*cmsgSpace : i*cmsgSpace+int(h.Hdr.Controllen)]
+	for len(oob) >= unix.SizeofCmsghdr {
+		c := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		if int(c.Len) < unix.SizeofCmsghdr || int(c.Len) > len(oob) {
+			break
+		}
+		data := oob[unix.CmsgLen(0):c.Len]
+		switch {
+		case c.Level == unix.IPPROTO_IP && c.Type == unix.IP_PKTINFO && len(data) >= unix.SizeofInet4Pktinfo:
+			pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&data[0]))
+			dst = netip.AddrFrom4(pi.Addr)
+		case c.Level == unix.IPPROTO_IPV6 && c.Type == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
+			pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&data[0]))
+			dst = netip.AddrFrom16(pi.Addr)
+		}
+		sp := unix.CmsgSpace(int(c.Len) - unix.CmsgLen(0))
+		if sp > len(oob) {
+			break
+		}
+		oob = oob[sp:]
+	}
+	return n, src, dst, truncated
+}
+
+// add queues pkt for sending to dst (for UDP with its port) from src
+// (UDP only: the source address, set with IP_PKTINFO; zero lets the
+// kernel choose). It reports false when the batch is full.
+func (m *mmsgs) add(pkt []byte, dst netip.AddrPort, src netip.Addr) bool {
+	i := m.count
+	if i == len(m.hdrs) {
+		return false
+	}
+	m.iovs[i].Base = &pkt[0]
+	m.iovs[i].SetLen(len(pkt))
+	h := &m.hdrs[i].Hdr
+	name := &m.names[i]
+	a := dst.Addr()
+	if a.Is4() {
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(name))
+		*sa = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.As4()}
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], dst.Port())
+		h.Namelen = unix.SizeofSockaddrInet4
+	} else {
+		*name = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: a.As16()}
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&name.Port))[:], dst.Port())
+		h.Namelen = unix.SizeofSockaddrInet6
+	}
+	h.Control = nil
+	h.SetControllen(0)
+	if src.IsValid() && src.Is4() {
+		oob := m.oob[i*cmsgSpace : (i+1)*cmsgSpace]
+		clear(oob)
+		c := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		c.Level, c.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
+		c.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
+		pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
+		pi.Spec_dst = src.As4()
+		h.Control = &oob[0]
+		h.SetControllen(unix.CmsgSpace(unix.SizeofInet4Pktinfo))
+	}
+	m.count++
+	return true
+}
+
+// flush sends the queued messages on s and empties the batch. It returns
+// the number of messages that were not sent, and the last error.
+func (m *mmsgs) flush(s *sock) (failed int, err error) {
+	if m.count == 0 {
+		return 0, nil
+	}
+	m.sent, m.failed, m.errno = 0, 0, 0
+	total := m.count
+	err = s.rc.Write(m.sendFn)
+	failed = m.failed
+	if err != nil {
+		failed += total - m.sent // the socket was closed: the rest is lost
+	} else if m.errno != 0 {
+		err = m.errno
+	}
+	m.count, m.sent = 0, 0
+	return failed, err
+}
+
+// errClosed reports whether err means the socket or device was closed.
+func errClosed(err error) bool {
+	return errors.Is(err, os.ErrClosed) || errors.Is(err, unix.EBADF) || errors.Is(err, unix.EBADFD)
+}
