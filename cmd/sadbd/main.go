@@ -53,6 +53,7 @@ func run() int {
 	fs.StringVar(&over.Metrics, "metrics", "", "address of the Prometheus endpoint, e.g. 127.0.0.1:9120")
 	fs.StringVar(&over.LogLevel, "log-level", "", "debug, info, warn or error")
 	fs.StringVar(&over.LogFormat, "log-format", "", "text or json")
+	fs.StringVar(&over.Datapath.Type, "datapath", "", "packet path: none (default) or userspace (ESP over a TUN device; root)")
 	fs.Var(&admins, "admin", "principal granted GENERIC_ALL in a new store (repeatable), e.g. gid:27 or cert:ops")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
@@ -98,6 +99,7 @@ func merge(c, f *daemon.Config) {
 	set(&c.Metrics, f.Metrics)
 	set(&c.LogLevel, f.LogLevel)
 	set(&c.LogFormat, f.LogFormat)
+	set(&c.Datapath.Type, f.Datapath.Type)
 	if f.Memory {
 		c.Memory = true
 	}

@@ -46,6 +46,8 @@ type Config struct {
 	// ShutdownGrace is how long sessions may keep running after SIGTERM
 	// before they are ended (their open transactions aborted). Default 2s.
 	ShutdownGrace Duration `json:"shutdown_grace,omitempty"`
+	// Datapath is the packet path (default: none).
+	Datapath DatapathConfig `json:"datapath,omitzero"`
 }
 
 // Duration is a time.Duration written as "2s" in JSON.
@@ -108,6 +110,9 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	}
 	if _, err := c.level(); err != nil {
+		return c, err
+	}
+	if err := c.Datapath.check(); err != nil {
 		return c, err
 	}
 	return c, nil

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/sadb-dev/sadb/engine"
+	"github.com/sadb-dev/sadb/internal/datapath"
 	"github.com/sadb-dev/sadb/internal/metrics"
 	"github.com/sadb-dev/sadb/internal/peercred"
 	"github.com/sadb-dev/sadb/internal/rpcserver"
@@ -38,6 +39,7 @@ type Daemon struct {
 	log     *slog.Logger
 	store   *bolt.Store
 	eng     *engine.Engine
+	dp      datapath.Backend // nil without a data path
 	rpc     *rpcserver.Server
 	health  *health.Server
 	servers []*grpc.Server
@@ -76,6 +78,12 @@ func Start(cfg Config, log *slog.Logger) (*Daemon, error) {
 	}()
 
 	eo := engine.Options{Logger: log, EngineSD: d.engineSD(), SADBSD: d.sadbSD()}
+	if d.dp, err = cfg.Datapath.open(log); err != nil {
+		return nil, err
+	}
+	if d.dp != nil {
+		eo.Datapath = d.dp
+	}
 	if !cfg.Memory {
 		if err := os.MkdirAll(filepath.Dir(cfg.Store), 0o700); err != nil {
 			return nil, fmt.Errorf("sadbd: store directory: %w", err)
@@ -266,6 +274,9 @@ func (d *Daemon) stop() error {
 	}
 	if d.eng != nil {
 		errs = append(errs, d.eng.Close())
+	}
+	if d.dp != nil {
+		errs = append(errs, d.dp.Close())
 	}
 	if d.store != nil {
 		errs = append(errs, d.store.Close())
