@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,11 @@ type Store struct {
 		// failed is why a disk commit failed, or nil; once set, no call is
 		// queued and the queued ones fail with it.
 		failed error // +checklocks:mu
+		// want is the queue length at which Commit wakes the committer:
+		// 1 while it idles, a linger's target while it lingers, and
+		// never (math.MaxInt) while it commits, so that arrivals do not
+		// wake it for nothing.
+		want int // +checklocks:mu
 	}
 	wake    chan struct{} // capacity 1: the queue grew or the Store closed
 	stopped chan struct{} // closed when the committer has returned
@@ -110,8 +116,10 @@ func (s *Store) Commit(muts []engine.Mutation) error {
 	r.muts = muts
 	s.q.mu.Lock()
 	err := s.refuseLocked()
+	wake := false
 	if err == nil && len(muts) > 0 {
 		s.q.pending = append(s.q.pending, r)
+		wake = len(s.q.pending) >= s.q.want
 	}
 	s.q.mu.Unlock()
 	if err != nil || len(muts) == 0 {
@@ -122,9 +130,8 @@ func (s *Store) Commit(muts []engine.Mutation) error {
 		}
 		return err
 	}
-	select {
-	case s.wake <- struct{}{}:
-	default: // already woken
+	if wake {
+		s.signal()
 	}
 	err = <-r.done
 	r.muts = nil
@@ -137,6 +144,14 @@ func (s *Store) Commit(muts []engine.Mutation) error {
 	s.stats.commits.Add(1)
 	s.stats.mutations.Add(uint64(len(muts)))
 	return nil
+}
+
+// signal wakes the committer if it waits.
+func (s *Store) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default: // already signalled
+	}
 }
 
 // validate checks that the store can hold every mutation.
@@ -173,70 +188,68 @@ func (s *Store) run() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
-		<-s.wake
-		for {
-			batch, closed, failed := s.take()
-			if len(batch) == 0 {
-				if closed {
-					return
-				}
-				break
+		batch, closed, failed := s.take()
+		switch {
+		case len(batch) == 0 && closed:
+			return
+		case len(batch) == 0:
+			<-s.wake // take set want to 1
+		case failed != nil:
+			for _, r := range batch {
+				r.done <- failed
 			}
-			if failed != nil {
-				for _, r := range batch {
-					r.done <- failed
-				}
-				clear(batch)
-				continue
-			}
-			ok := s.commitBatch(batch)
+			clear(batch)
+		default:
+			queued, ok := s.commitBatch(batch)
 			released := len(batch)
 			clear(batch)
 			if ok {
 				s.preallocate()
 			}
-			s.linger(released, timer)
+			s.linger(queued, released, timer)
 		}
 	}
 }
 
 // linger waits, after a disk transaction released its callers, until as
-// many of them have queued their next call as the transaction carried, or
+// many of them have queued their next call as the transaction carried (on
+// top of the queued calls that were waiting when it released them), or
 // until s.lingerMax has passed. Without it, callers that commit in a loop
 // split into two cohorts that alternate (one waits in the queue while the
 // other's transaction runs), halving the calls per fsync. A caller that
 // does not come back costs the calls queued meanwhile at most s.lingerMax.
-func (s *Store) linger(released int, timer *time.Timer) {
+func (s *Store) linger(queued, released int, timer *time.Timer) {
 	if s.lingerMax <= 0 {
 		return
 	}
 	s.q.mu.Lock()
-	target := len(s.q.pending) + released
+	// A full transaction's worth of calls also ends the wait.
+	s.q.want = min(queued+released, s.maxBatch)
+	done := len(s.q.pending) >= s.q.want || s.q.closed
 	s.q.mu.Unlock()
-	timer.Reset(s.lingerMax)
-	defer timer.Stop()
-	for {
-		s.q.mu.Lock()
-		// Enough calls for a full transaction also end the wait.
-		done := len(s.q.pending) >= target || s.q.closed || len(s.q.pending) >= s.maxBatch
-		s.q.mu.Unlock()
-		if done {
-			return
-		}
-		select {
-		case <-s.wake:
-		case <-timer.C:
-			return
-		}
+	if done {
+		return
 	}
+	timer.Reset(s.lingerMax)
+	select {
+	case <-s.wake: // the target was reached, or Close
+	case <-timer.C:
+	}
+	timer.Stop()
 }
 
 // take removes the next batch from the queue: the calls in arrival order,
 // up to maxBatch mutations (at least one call). It also returns whether the
-// Store is closed and why it failed, if it did.
+// Store is closed and why it failed, if it did, and sets when Commit next
+// wakes the committer.
 func (s *Store) take() (batch []*request, closed bool, failed error) {
 	s.q.mu.Lock()
 	defer s.q.mu.Unlock()
+	if len(s.q.pending) == 0 {
+		s.q.want = 1 // the committer waits for the next call
+	} else {
+		s.q.want = math.MaxInt // the committer is busy until it lingers
+	}
 	n, muts := 0, 0
 	for n < len(s.q.pending) {
 		m := len(s.q.pending[n].muts)
@@ -254,9 +267,10 @@ func (s *Store) take() (batch []*request, closed bool, failed error) {
 }
 
 // commitBatch commits the mutations of batch in one bbolt read-write
-// transaction, in order, tells every call the outcome and reports whether
-// the transaction committed. A failure fails the Store.
-func (s *Store) commitBatch(batch []*request) bool {
+// transaction, in order, and tells every call the outcome. It returns how
+// many calls were queued when it did, and whether the transaction
+// committed. A failure fails the Store.
+func (s *Store) commitBatch(batch []*request) (queued int, ok bool) {
 	if h := s.testHookBatch.Load(); h != nil {
 		(*h)(len(batch))
 	}
@@ -315,19 +329,20 @@ func (s *Store) commitBatch(batch []*request) bool {
 	if err != nil {
 		s.stats.batchErrors.Add(1)
 		err = fmt.Errorf("%w: committing to %s: %w", ErrFailed, s.path, err)
-		s.q.mu.Lock()
-		if s.q.failed == nil {
-			s.q.failed = err
-		}
-		s.q.mu.Unlock()
 	} else {
 		s.stats.batches.Add(1)
 		s.stats.batchCalls.observe(uint64(len(batch)))
 	}
+	s.q.mu.Lock()
+	if err != nil && s.q.failed == nil {
+		s.q.failed = err
+	}
+	queued = len(s.q.pending)
+	s.q.mu.Unlock()
 	for _, r := range batch {
 		r.done <- err
 	}
-	return err == nil
+	return queued, err == nil
 }
 
 // Load calls fn for every record: kinds in ascending order (meta,
@@ -363,10 +378,7 @@ func (s *Store) Close() error {
 	}
 	s.q.closed = true
 	s.q.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
+	s.signal()
 	<-s.stopped
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("bolt: closing %s: %w", s.path, err)
