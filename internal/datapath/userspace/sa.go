@@ -39,8 +39,7 @@ type bundle struct {
 	order uint64
 	// pmtu is the MTU of the route to remote, for outer fragmentation.
 	pmtu int
-	// clearDF copies nothing from the inner DF bit (always set for now:
-	// the outer header never carries DF, see doc.go).
+	// st is shared with the bundles that replace this one (UpdateSA).
 	st *saState
 }
 

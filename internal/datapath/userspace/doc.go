@@ -1,0 +1,123 @@
+// Package userspace is a data path that carries real IPsec traffic
+// without the kernel's ESP: a datapath.Backend that captures the packets
+// its SA contexts protect on a TUN device, protects them with ESP or AH
+// (internal/esp) and sends them on raw or UDP sockets, and does the
+// reverse for what arrives.
+//
+// # Packet flow
+//
+//	 local stack ──(route in table T, "not fwmark M")──▶ TUN sadb0
+//	                                                        │ outbound goroutine (batches)
+//	                                                        ▼
+//	                  SPD: outbound transport-layer filters, highest weight first
+//	          PERMIT / no match │            BLOCK │             IPsec callout │
+//	                            ▼                  ▼                           ▼
+//	          raw socket, mark M (clear)        drop      SA of that filter whose traffic fits
+//	                                                     (none: drop and count, never clear)
+//	                                                        │ lifetime, ESP/AH, outer header,
+//	                                                        │ fragment to the path MTU
+//	                                                        ▼
+//	                          raw IPPROTO_ESP socket (IP_HDRINCL), or UDP :4500, mark M
+//	                                                        │ normal routes ──▶ the wire
+//
+//	 the wire ──▶ raw ESP socket (v4, v6), raw AH socket (v4, v6), UDP :4500
+//	                 │ one reader goroutine per socket (recvmmsg batches)
+//	                 ▼
+//	   SPI lookup ─▶ replay check ─▶ ICV ─▶ decrypt ─▶ rebuild the IP header (transport)
+//	   or strip the outer one (tunnel) ─▶ inner packet against the SA's selectors
+//	   (RFC 4301 §5.2) ─▶ lifetime ─▶ TUN sadb0 (batched writes, GRO) ─▶ local stack
+//
+// Every drop on the way is counted: per SA (replay, ICV, other) and in
+// the aggregate statistics (invalid SPI, replay, ICV, decryption,
+// selector mismatch, UDP validation), with the rest in Stats.
+//
+// # Routing and marks
+//
+// New installs two rules, "not fwmark Mark lookup Table" for IPv4 and
+// IPv6 at RulePriority, and keeps routes into the TUN device in Table:
+// for every outbound IPsec filter, routes to the addresses of its
+// IP_REMOTE_ADDRESS conditions (a tunnel filter's are the remote inner
+// subnets), with as source a local address its IP_LOCAL_ADDRESS
+// condition admits; a transport filter without remote address conditions
+// gets, for each of its outbound SAs, a route to the SA's remote address.
+// So protected traffic reaches the TUN device before any SA exists, and
+// is dropped there rather than sent in clear. The backend's sockets carry
+// SO_MARK Mark: ESP, AH and the packets a PERMIT filter lets out skip the
+// table and take the normal routes. Routes are reference-counted; Close
+// removes rules, routes and the device.
+//
+// Decrypted packets enter the stack from the TUN device, whose routes also
+// make them pass a strict reverse-path filter. Tunnel gateways that
+// forward need net.ipv4.ip_forward (and IPv6 forwarding) as usual.
+//
+// # The SPD
+//
+// Outbound packets are classified by the filters at
+// FWPM_LAYER_OUTBOUND_TRANSPORT_V4/V6, by effective weight: the first
+// filter whose conditions match decides. PERMIT lets the packet out in
+// clear (with the mark), BLOCK and other terminating callouts drop it, an
+// IPsec transport or tunnel callout sends it through the newest outbound
+// SA that refers to that filter and whose traffic fits (transport: the
+// SA's local and remote addresses; both modes: its protocol and port
+// overrides). A packet no filter matches was routed here by a route of
+// another filter and goes out in clear, as WFP permits what no filter
+// matches. The fields the data path can see are the addresses, address
+// types, protocol and ports (ICMP type and code in the port fields, as in
+// WFP); a filter that also tests other fields (interfaces, profiles,
+// flags) is taken to match when it protects or blocks and never when it
+// permits, so an unknown condition never lets traffic out in clear.
+// Inbound, every decrypted packet is checked against the SA's inbound
+// filter and traffic the same way.
+//
+// # Lifetimes and events
+//
+// Each SA counts its packets and bytes (of the packets before protection
+// or after its removal). At 90 % of lifetimeKilobytes or lifetimePackets
+// it raises SoftLifetime, at 100 % HardLifetime, and carries nothing more
+// from then on. An outbound SA stops after its last sequence number
+// (2^32-1; WFP bundles have no ESN) and raises SequenceExhausted. Replay
+// and ICV failures are reported at most once a second per SA, with the
+// count. Events go to the handler from the housekeeping goroutine, never
+// from a packet goroutine.
+//
+// # Concurrency
+//
+//   - One goroutine reads the TUN device in batches (its BatchSize, 128
+//     with the device's offloads: GSO super-packets arrive split) and
+//     protects and sends them with sendmmsg.
+//   - One goroutine per receiving socket (raw ESP v4 and v6, raw AH v4 and
+//     v6, each UDP port) receives batches with recvmmsg, removes the
+//     protection and writes to the TUN device in batches (the device
+//     coalesces TCP segments, GRO).
+//   - One housekeeping goroutine reports events, sends NAT keepalives and
+//     logs drops once a second.
+//   - Programming (AddFilter, AddSA, ...) is serialized by Backend.mu and
+//     changes the lookup tables under the write lock of Backend.tab, which
+//     the packet goroutines read-lock once per batch. An SA's transforms
+//     are safe for concurrent use (package esp); its counters, lifetime
+//     state and pending events are atomics.
+//   - Close closes the device and sockets, which ends every goroutine, and
+//     waits for them.
+//
+// Everything runs in the network namespace New was called in: the
+// netlink handle and sockets are bound to it.
+//
+// # Choices and limits
+//
+//   - Outer headers never carry DF; a protected packet larger than the
+//     path MTU (the route's, looked up when the SA is added) is
+//     fragmented after protection. The TUN MTU (default 1420) keeps
+//     AES-GCM packets whole on 1500-byte links.
+//   - Transport mode does not protect IP fragments (RFC 4303 §3.3: ESP
+//     applies to whole datagrams); the kernel only fragments for the TUN
+//     device packets larger than its MTU.
+//   - In transport mode over UDP, the TCP or UDP checksum of each
+//     decapsulated packet is recomputed (RFC 3948 §3.1.2).
+//   - Inbound cleartext that a filter says should have been protected is
+//     not seen: it never passes the TUN device. The kernel delivers it.
+//     Dropping it needs a netfilter rule, which this backend does not
+//     install.
+//   - ESP in UDP is IPv4 only (as in WFP), on a UDP socket per local
+//     encapsulation port: a keying daemon on the same host must not bind
+//     that port; IKE messages (Non-ESP Marker) arriving there are ignored.
+package userspace
