@@ -6,26 +6,26 @@
 //
 // # Packet flow
 //
-//	 local stack ──(route in table T, "not fwmark M")──▶ TUN sadb0
-//	                                                        │ outbound goroutine (batches)
-//	                                                        ▼
-//	                  SPD: outbound transport-layer filters, highest weight first
-//	          PERMIT / no match │            BLOCK │             IPsec callout │
-//	                            ▼                  ▼                           ▼
-//	          raw socket, mark M (clear)        drop      SA of that filter whose traffic fits
-//	                                                     (none: drop and count, never clear)
-//	                                                        │ lifetime, ESP/AH, outer header,
-//	                                                        │ fragment to the path MTU
-//	                                                        ▼
-//	                          raw IPPROTO_ESP socket (IP_HDRINCL), or UDP :4500, mark M
-//	                                                        │ normal routes ──▶ the wire
+//	local stack ──(route in table T, "not fwmark M")──▶ TUN sadb0
+//	                                                       │ outbound goroutine (batches)
+//	                                                       ▼
+//	                 SPD: outbound transport-layer filters, highest weight first
+//	         PERMIT / no match │            BLOCK │             IPsec callout │
+//	                           ▼                  ▼                           ▼
+//	         raw socket, mark M (clear)        drop      SA of that filter whose traffic fits
+//	                                                    (none: drop and count, never clear)
+//	                                                       │ lifetime, ESP/AH, outer header,
+//	                                                       │ fragment to the path MTU
+//	                                                       ▼
+//	                         raw IPPROTO_ESP socket (IP_HDRINCL), or UDP :4500, mark M
+//	                                                       │ normal routes ──▶ the wire
 //
-//	 the wire ──▶ raw ESP socket (v4, v6), raw AH socket (v4, v6), UDP :4500
-//	                 │ one reader goroutine per socket (recvmmsg batches)
-//	                 ▼
-//	   SPI lookup ─▶ replay check ─▶ ICV ─▶ decrypt ─▶ rebuild the IP header (transport)
-//	   or strip the outer one (tunnel) ─▶ inner packet against the SA's selectors
-//	   (RFC 4301 §5.2) ─▶ lifetime ─▶ TUN sadb0 (batched writes, GRO) ─▶ local stack
+//	the wire ──▶ raw ESP socket (v4, v6), raw AH socket (v4, v6), UDP :4500
+//	                │ one reader goroutine per socket (recvmmsg batches)
+//	                ▼
+//	  SPI lookup ─▶ replay check ─▶ ICV ─▶ decrypt ─▶ rebuild the IP header (transport)
+//	  or strip the outer one (tunnel) ─▶ inner packet against the SA's selectors
+//	  (RFC 4301 §5.2) ─▶ lifetime ─▶ TUN sadb0 (batched writes, GRO) ─▶ local stack
 //
 // Every drop on the way is counted: per SA (replay, ICV, other) and in
 // the aggregate statistics (invalid SPI, replay, ICV, decryption,
