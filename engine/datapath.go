@@ -38,12 +38,12 @@ func (e *Engine) dpSA(c *saCtx, dir wfp.Direction) *datapath.SA {
 	sa.Traffic, sa.UDPEncapsulation = c.outTraffic, c.outUDP
 	if dir == wfp.DirectionInbound {
 		b = c.in
-		sa.Traffic, sa.UDPEncapsulation = c.inTraffic, c.inUDP
+		sa.Traffic, sa.UDPEncapsulation = *c.inbound(), c.inUDP
 	}
 	if b == nil {
 		return nil
 	}
-	sa.Bundle, sa.Added = &b.b, b.added
+	sa.Bundle, sa.Added = b.toWFP(true), b.addedTime()
 	if f := e.filters.get(refFilter(&sa.Traffic)); f != nil {
 		sa.Filter = f.f
 	}
@@ -62,13 +62,17 @@ func (tx *txn) queueSAs(prev, next *saCtx) error {
 	return tx.queueSA(prev, next, wfp.DirectionOutbound)
 }
 
-// sameSA reports whether two descriptions program the same thing.
-func sameSA(a, b *datapath.SA) bool {
-	if a.Bundle != b.Bundle || a.Traffic != b.Traffic || a.Filter != b.Filter {
-		return false
+// sameDir reports whether direction dir of two versions programs the same
+// thing in the data path.
+func sameDir(p, n *saCtx, dir wfp.Direction) bool {
+	if dir == wfp.DirectionInbound {
+		return p.in == n.in && *p.inbound() == *n.inbound() && sameUDP(p.inUDP, n.inUDP)
 	}
-	ua, ub := a.UDPEncapsulation, b.UDPEncapsulation
-	return (ua == nil) == (ub == nil) && (ua == nil || *ua == *ub)
+	return p.out == n.out && p.outTraffic == n.outTraffic && sameUDP(p.outUDP, n.outUDP)
+}
+
+func sameUDP(a, b *wfp.IPsecV4UDPEncapsulation0) bool {
+	return (a == nil) == (b == nil) && (a == nil || *a == *b)
 }
 
 // queueSA queues the backend operation that brings direction dir of a
@@ -76,6 +80,9 @@ func sameSA(a, b *datapath.SA) bool {
 func (tx *txn) queueSA(prev, next *saCtx, dir wfp.Direction) error {
 	e := tx.e
 	if e.dp == nil {
+		return nil
+	}
+	if prev != nil && next != nil && sameDir(prev, next, dir) {
 		return nil
 	}
 	var old, cur *datapath.SA
@@ -95,7 +102,7 @@ func (tx *txn) queueSA(prev, next *saCtx, dir wfp.Direction) error {
 		tx.dp = append(tx.dp, dpOp{kind: dpAddSA, sa: cur})
 	case cur == nil:
 		tx.dp = append(tx.dp, dpOp{kind: dpDelSA, old: old})
-	case !sameSA(old, cur):
+	default:
 		tx.dp = append(tx.dp, dpOp{kind: dpUpdateSA, sa: cur, old: old})
 	}
 	return nil
@@ -104,6 +111,20 @@ func (tx *txn) queueSA(prev, next *saCtx, dir wfp.Direction) error {
 func (tx *txn) queueFilter(kind dpKind, f *wfp.FwpmFilter0) {
 	if tx.e.dp != nil {
 		tx.dp = append(tx.dp, dpOp{kind: kind, filter: f})
+	}
+}
+
+// wipeDP zeroes the key copies the queued operations hold: the backend has
+// copied what it keeps.
+func (tx *txn) wipeDP() {
+	for i := range tx.dp {
+		for _, sa := range []*datapath.SA{tx.dp[i].sa, tx.dp[i].old} {
+			if sa != nil && sa.Bundle != nil {
+				for j := range sa.Bundle.SAList {
+					sa.Bundle.SAList[j].ZeroKeys()
+				}
+			}
+		}
 	}
 }
 

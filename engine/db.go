@@ -3,7 +3,6 @@ package engine
 import (
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/sadb-dev/sadb/wfp"
 )
@@ -12,32 +11,46 @@ import (
 // published in the table; every change publishes a new version that shares
 // the unchanged parts. Readers (enumeration snapshots, GetById) therefore
 // need no lock beyond the table shard's to load the pointer.
+//
+// Pointer fields come first: the garbage collector scans an object only up
+// to its last pointer, and a million contexts make that matter.
 type saCtx struct {
-	id      uint64
-	state   wfp.SAContextState
-	created time.Time
-
-	outTraffic wfp.IPsecTraffic1 // from Create; IPsecSaContextUpdate0 may change it
-	vif        *wfp.IPsecVirtualIfTunnelInfo0
-
-	getSpi    wfp.IPsecGetSPI1  // as first given to GetSpi/SetSpi; valid when spi != 0
-	spi       uint32            // inbound SPI, 0 before GetSpi/SetSpi
-	inTraffic wfp.IPsecTraffic1 // the inbound traffic (Update may change it)
+	in, out   *bundle
+	tslot     *timerSlot // shared by all versions
+	vif       *wfp.IPsecVirtualIfTunnelInfo0
+	gsUDP     *wfp.IPsecV4UDPEncapsulation0 // the first GetSpi's UDP encapsulation
 	inUDP     *wfp.IPsecV4UDPEncapsulation0
 	outUDP    *wfp.IPsecV4UDPEncapsulation0
+	inTraffic *wfp.IPsecTraffic1 // set when an update changed the inbound traffic
 
-	in, out *bundle
+	id        uint64
+	created   int64  // unix nanoseconds
+	expiredAt int64  // unix nanoseconds; set in state Expired
+	spi       uint32 // inbound SPI, 0 before GetSpi/SetSpi
+	state     wfp.SAContextState
 
-	expiredAt time.Time // set in state Expired
+	outTraffic wfp.IPsecTraffic1 // from Create; IPsecSaContextUpdate0 may change it
+	gsTraffic  wfp.IPsecTraffic1 // the first GetSpi's traffic (valid when spi != 0)
+}
 
-	tslot *timerSlot // shared by all versions
+// inbound returns the inbound traffic.
+func (c *saCtx) inbound() *wfp.IPsecTraffic1 {
+	if c.inTraffic != nil {
+		return c.inTraffic
+	}
+	return &c.gsTraffic
+}
+
+// getSPI rebuilds the first IPSEC_GETSPI1.
+func (c *saCtx) getSPI() wfp.IPsecGetSPI1 {
+	return wfp.IPsecGetSPI1{InboundIPsecTraffic: c.gsTraffic, IPVersion: c.gsTraffic.IPVersion, InboundUDPEncapsulation: c.gsUDP}
 }
 
 // filterIDs returns the filters this version refers to.
 func (c *saCtx) filterIDs() (out, in uint64) {
 	out = refFilter(&c.outTraffic)
 	if c.spi != 0 {
-		in = refFilter(&c.inTraffic)
+		in = refFilter(c.inbound())
 	}
 	return out, in
 }
@@ -47,34 +60,6 @@ func refFilter(t *wfp.IPsecTraffic1) uint64 {
 		return t.TunnelPolicyID
 	}
 	return t.IPsecFilterID
-}
-
-// bundle is an SA bundle as the engine holds it. The key bytes inside b are
-// shared by every version of the context and guarded by keys.
-type bundle struct {
-	b     wfp.IPsecSABundle1 // engine-owned deep copy, keys included
-	added time.Time
-	keys  *keyBox
-}
-
-// keyBox guards the key bytes of one bundle: they are read when returned to
-// an authorized caller and zeroed when the SA is deleted.
-type keyBox struct {
-	mu     sync.Mutex // guards zeroed and the key bytes of the bundle
-	zeroed bool
-}
-
-// zero overwrites the keys of sas, once.
-func (k *keyBox) zero(sas []wfp.IPsecSA0) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.zeroed {
-		return
-	}
-	for i := range sas {
-		sas[i].ZeroKeys()
-	}
-	k.zeroed = true
 }
 
 const numShards = 64

@@ -282,7 +282,7 @@ func (e *Engine) putCtxRaw(id uint64, c *saCtx) *saCtx {
 func (e *Engine) runPost(a *postAction) {
 	switch a.kind {
 	case postZeroKeys:
-		a.b.keys.zero(a.b.b.SAList)
+		a.b.zeroKeys()
 	case postKeyNotify:
 		e.kms.notify(e, a.id)
 	case postSchedule:

@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"cmp"
 	"math"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/sadb-dev/sadb/wfp"
 )
@@ -27,7 +30,7 @@ func (s *session) IPsecSaContextGetById1(id uint64) (*wfp.IPsecSAContext1, error
 		if c == nil {
 			return wfp.Errorf(wfp.ErrNotFound, "SA context %d does not exist", id)
 		}
-		out = s.e.export(c, s.mayReadKeys(), nil)
+		out = s.e.export(c, s.mayReadKeys())
 		return nil
 	})
 	return out, err
@@ -54,17 +57,57 @@ type saItem struct {
 
 // snapshotCtxs returns the current versions in id order.
 func (e *Engine) snapshotCtxs() []*saCtx {
-	all := e.ctxs.snapshot()
-	slices.SortFunc(all, func(a, b *saCtx) int {
-		switch {
-		case a.id < b.id:
-			return -1
-		case a.id > b.id:
-			return 1
+	// Sort (id, version) pairs: comparing ids in place is far faster than
+	// following a million pointers.
+	type pair struct {
+		id uint64
+		c  *saCtx
+	}
+	t := &e.ctxs
+	pairs := make([]pair, 0, t.len()+16)
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.RLock()
+		for id, c := range sh.m {
+			pairs = append(pairs, pair{id, c})
 		}
-		return 0
-	})
-	return all
+		sh.mu.RUnlock()
+	}
+	slices.SortFunc(pairs, func(a, b pair) int { return cmp.Compare(a.id, b.id) })
+	out := make([]*saCtx, len(pairs))
+	for i := range pairs {
+		out[i] = pairs[i].c
+	}
+	return out
+}
+
+// exportPage exports a page of contexts into one slab, spreading the work
+// over the cores when the page is large.
+func (e *Engine) exportPage(items []*saCtx, keys bool) []*wfp.IPsecSAContext1 {
+	out := make([]*wfp.IPsecSAContext1, len(items))
+	slab := make([]exportBlock, len(items))
+	work := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			out[i] = e.exportInto(&slab[i], items[i], keys)
+		}
+	}
+	const chunk = 1024
+	if len(items) < 2*chunk {
+		work(0, len(items))
+		return out
+	}
+	var wg sync.WaitGroup
+	n := min(runtime.GOMAXPROCS(0), (len(items)+chunk-1)/chunk)
+	per := (len(items) + n - 1) / n
+	for lo := 0; lo < len(items); lo += per {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			work(lo, hi)
+		}(lo, min(lo+per, len(items)))
+	}
+	wg.Wait()
+	return out
 }
 
 // IPsecSaContextCreateEnumHandle0 snapshots the SA contexts matching tmpl.
@@ -109,12 +152,8 @@ func (s *session) IPsecSaContextEnum1(h wfp.EnumHandle, n uint32) ([]*wfp.IPsecS
 			return wfp.Errorf(wfp.ErrorInvalidHandle, "%d is not an SA context enumeration handle of this session", h)
 		}
 		k := pageSize(n, len(en.items)-en.pos)
-		out = make([]*wfp.IPsecSAContext1, k)
-		filters := map[uint64]*wfp.FwpmFilter0{}
-		for i := range k {
-			out[i] = s.e.export(en.items[en.pos+i], en.keys, filters)
-			en.items[en.pos+i] = nil // let the version go
-		}
+		out = s.e.exportPage(en.items[en.pos:en.pos+k], en.keys)
+		clear(en.items[en.pos : en.pos+k]) // let the versions go
 		en.pos += k
 		return nil
 	})
@@ -188,16 +227,15 @@ func (s *session) IPsecSaEnum1(h wfp.EnumHandle, n uint32) ([]*wfp.IPsecSADetail
 		}
 		k := pageSize(n, len(en.items)-en.pos)
 		out = make([]*wfp.IPsecSADetails1, k)
-		filters := map[uint64]*wfp.FwpmFilter0{}
 		for i := range k {
 			it := en.items[en.pos+i]
-			b := it.c.in
-			if it.dir == wfp.DirectionOutbound {
-				b = it.c.out
-			}
-			d := &wfp.IPsecSADetails1{}
-			s.e.exportDetails(d, it.c, b, it.dir, en.keys, filters)
-			out[i] = d
+			blk := &struct {
+				d   wfp.IPsecSADetails1
+				st  exportStorage
+				udp wfp.IPsecV4UDPEncapsulation0
+			}{}
+			s.e.exportDetails(&blk.d, it.c, it.dir, en.keys, &blk.st, &blk.udp)
+			out[i] = &blk.d
 			en.items[en.pos+i] = saItem{}
 		}
 		en.pos += k

@@ -31,6 +31,23 @@ type filter struct {
 	// when it sees it (refIPsec).
 	refs     [refSlots]refSlot
 	deleting atomic.Bool
+
+	exported atomic.Pointer[wfp.FwpmFilter0] // see shared
+}
+
+// shared returns the copy of the filter that SA details point to: made once
+// and shared by every result, because every SA details structure carries
+// its transport filter and copying it for each would cost more than the
+// rest of the result. It is not the engine's own copy.
+func (f *filter) shared() *wfp.FwpmFilter0 {
+	if x := f.exported.Load(); x != nil {
+		return x
+	}
+	x := f.f.Clone()
+	if f.exported.CompareAndSwap(nil, x) {
+		return x
+	}
+	return f.exported.Load()
 }
 
 const refSlots = 8

@@ -188,33 +188,40 @@ func FuzzValidateBundle(f *testing.F) {
 		if err != nil {
 			return
 		}
-		e := &Engine{clk: nil}
-		e.clk = fixedClock{}
-		nb := e.newBundle(&b)
-		out := exportBundle(nb, true)
+		nb := newBundle(&b, t0)
+		out := nb.toWFP(true)
 		if len(out.SAList) != len(b.SAList) {
 			t.Fatalf("export lost SAs")
 		}
 		for i := range b.SAList {
-			want := saKeys(&b.SAList[i])
-			got := saKeys(&out.SAList[i])
-			for k := range want {
-				if string(want[k]) != string(got[k]) {
-					t.Fatalf("SA %d key %d changed in the engine's copy", i, k)
-				}
+			wa, wc := saKeyBlobs(&b.SAList[i])
+			ga, gc := saKeyBlobs(&out.SAList[i])
+			if string(wa) != string(ga) || string(wc) != string(gc) {
+				t.Fatalf("SA %d keys changed in the engine's copy", i)
+			}
+			wai, wci := saTransformIDs(&b.SAList[i])
+			gai, gci := saTransformIDs(&out.SAList[i])
+			if wai != gai || wci != gci || b.SAList[i].SPI != out.SAList[i].SPI {
+				t.Fatalf("SA %d transforms changed in the engine's copy", i)
 			}
 		}
-		if err := validateBundle(&out, "exported"); err != nil {
+		if err := validateBundle(out, "exported"); err != nil {
 			t.Fatalf("exported bundle no longer valid: %v", err)
 		}
-		nb.keys.zero(nb.b.SAList)
-		for i := range nb.b.SAList {
-			for _, k := range saKeys(&nb.b.SAList[i]) {
-				for _, c := range k {
-					if c != 0 {
-						t.Fatalf("key not zeroed")
-					}
-				}
+		if rec, err := decodeBundle(encodeBundle(nb)); err != nil || rec.nSA != nb.nSA {
+			t.Fatalf("store round trip: %v", err)
+		}
+		nb.zeroKeys()
+		for _, c := range nb.keys.keys {
+			if c != 0 {
+				t.Fatalf("key not zeroed")
+			}
+		}
+		stripped := nb.toWFP(true)
+		for i := range stripped.SAList {
+			a, c := saKeyBlobs(&stripped.SAList[i])
+			if len(a)+len(c) != 0 {
+				t.Fatalf("zeroed keys were exported")
 			}
 		}
 	})

@@ -97,7 +97,7 @@ func (k *keyManagers) notify(e *Engine, id uint64) {
 		return
 	}
 	for _, r := range k.regs {
-		sc := e.export(c, r.s.mayReadKeys(), nil)
+		sc := e.export(c, r.s.mayReadKeys())
 		r.mu.Lock()
 		r.q = append(r.q, sc)
 		r.mu.Unlock()

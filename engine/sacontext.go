@@ -51,7 +51,7 @@ func (tx *txn) deleteLocked(c *saCtx) {
 	for _, b := range []*bundle{c.in, c.out} {
 		if b != nil {
 			tx.postAction(postAction{kind: postZeroKeys, b: b})
-			n += len(b.b.SAList)
+			n += int(b.nSA)
 		}
 	}
 	if n > 0 {
@@ -94,19 +94,13 @@ func (s *session) IPsecSaContextCreate1(t *wfp.IPsecTraffic1, vif *wfp.IPsecVirt
 			return err
 		}
 		e := s.e
-		first := &struct { // the first version and the timer slot all versions share
-			c    saCtx
-			slot timerSlot
-		}{}
-		c := &first.c
-		*c = saCtx{
+		c := &saCtx{
 			id:         e.nextCtx.Add(1),
 			state:      wfp.SAContextCreated,
-			created:    e.clk.Now(),
+			created:    e.clk.Now().UnixNano(),
 			outTraffic: *t,
-			tslot:      &first.slot,
 		}
-		first.slot = timerSlot{id: c.id, index: -1}
+		c.tslot = newTimerSlot(c.id)
 		if vif != nil {
 			v := *vif
 			c.vif = &v
@@ -161,7 +155,7 @@ func (s *session) IPsecSaContextGetSpi1(id uint64, g *wfp.IPsecGetSPI1) (uint32,
 			}
 			switch c.state {
 			case wfp.SAContextSPISet, wfp.SAContextInboundAdded, wfp.SAContextOutboundAdded:
-				if c.spi == 0 || !sameGetSPI(&c.getSpi, g) {
+				if c.spi == 0 || !sameGetSPI(c, g) {
 					return nil, wfp.Errorf(wfp.ErrTrafficMismatch, "GetSpi was already called for SA context %d with other traffic", id)
 				}
 				spi = c.spi
@@ -210,7 +204,7 @@ func (s *session) IPsecSaContextSetSpi0(id uint64, g *wfp.IPsecGetSPI1, spi uint
 			if err != nil {
 				return nil, err
 			}
-			if c.state == wfp.SAContextSPISet && c.spi == spi && c.spi != 0 && sameGetSPI(&c.getSpi, g) {
+			if c.state == wfp.SAContextSPISet && c.spi == spi && c.spi != 0 && sameGetSPI(c, g) {
 				return c, nil
 			}
 			if c.state != wfp.SAContextCreated {
@@ -233,18 +227,14 @@ func (s *session) IPsecSaContextSetSpi0(id uint64, g *wfp.IPsecGetSPI1, spi uint
 
 func withSPI(c *saCtx, g *wfp.IPsecGetSPI1, spi uint32) *saCtx {
 	next := *c
-	gc := *g
-	gc.RngCryptoModuleID = nil
+	next.gsTraffic = g.InboundIPsecTraffic
+	next.gsUDP, next.inUDP, next.outUDP = nil, nil, nil
 	if g.InboundUDPEncapsulation != nil {
-		u := *g.InboundUDPEncapsulation
-		gc.InboundUDPEncapsulation = &u
-		next.inUDP = &u
-		out := u
-		next.outUDP = &out
+		u := *g.InboundUDPEncapsulation // shared: every holder treats it as immutable
+		next.gsUDP, next.inUDP, next.outUDP = &u, &u, &u
 	}
-	next.getSpi = gc
+	next.inTraffic = nil
 	next.spi = spi
-	next.inTraffic = g.InboundIPsecTraffic
 	next.state = wfp.SAContextSPISet
 	return &next
 }
@@ -271,17 +261,12 @@ func (e *Engine) matchInbound(c *saCtx, g *wfp.IPsecGetSPI1, inf *filter) error 
 	return nil
 }
 
-func sameGetSPI(a, b *wfp.IPsecGetSPI1) bool {
-	if a == nil || b == nil {
+// sameGetSPI reports whether g equals the first IPSEC_GETSPI1 of c.
+func sameGetSPI(c *saCtx, g *wfp.IPsecGetSPI1) bool {
+	if c.spi == 0 || g.IPVersion != c.gsTraffic.IPVersion || g.InboundIPsecTraffic != c.gsTraffic {
 		return false
 	}
-	if a.IPVersion != b.IPVersion || a.InboundIPsecTraffic != b.InboundIPsecTraffic {
-		return false
-	}
-	if (a.InboundUDPEncapsulation == nil) != (b.InboundUDPEncapsulation == nil) {
-		return false
-	}
-	return a.InboundUDPEncapsulation == nil || *a.InboundUDPEncapsulation == *b.InboundUDPEncapsulation
+	return sameUDP(c.gsUDP, g.InboundUDPEncapsulation)
 }
 
 // allocSPI reserves a random free SPI for context id.
@@ -302,101 +287,6 @@ func (e *Engine) allocSPI(id uint64) (uint32, error) {
 		}
 	}
 	return 0, wfp.Errorf(wfp.ErrorNoMoreItems, "every SPI in [%d, %d] is in use", e.spiMin, e.spiMax)
-}
-
-// newBundle makes the engine's copy of a validated bundle, keys included,
-// in one allocation (two with the key bytes) for the common shapes.
-func (e *Engine) newBundle(in *wfp.IPsecSABundle1) *bundle {
-	blk := &struct {
-		b    bundle
-		kb   keyBox
-		sas  [2]wfp.IPsecSA0
-		inf  [2]wfp.IPsecSAAuthAndCipherInformation0
-		keys [128]byte // enough for any two SAs' keys
-	}{}
-	b := &blk.b
-	b.b = *in
-	b.b.IPsecID = in.IPsecID.Clone()
-	b.b.KeyModuleState = in.KeyModuleState.Clone()
-	b.added = e.clk.Now()
-	b.keys = &blk.kb
-	n := 0
-	for i := range in.SAList {
-		for _, k := range saKeys(&in.SAList[i]) {
-			n += len(k)
-		}
-	}
-	buf := blk.keys[:0]
-	if n > len(blk.keys) {
-		buf = make([]byte, 0, n)
-	}
-	key := func(k wfp.Key) wfp.Key {
-		if len(k) == 0 {
-			return nil
-		}
-		start := len(buf)
-		buf = append(buf, k...)
-		return wfp.Key(buf[start:len(buf):len(buf)])
-	}
-	sas := blk.sas[:len(in.SAList)]
-	if len(in.SAList) > len(blk.sas) {
-		sas = make([]wfp.IPsecSA0, len(in.SAList))
-	}
-	for i := range in.SAList {
-		src := &in.SAList[i]
-		inf := &blk.inf[i%2]
-		dst := wfp.IPsecSA0{SPI: src.SPI, SATransformType: src.SATransformType}
-		auth := func(a *wfp.IPsecSAAuthInformation0) *wfp.IPsecSAAuthInformation0 {
-			inf.SAAuthInformation = wfp.IPsecSAAuthInformation0{
-				AuthTransform: wfp.IPsecAuthTransform0{AuthTransformID: a.AuthTransform.AuthTransformID},
-				AuthKey:       key(a.AuthKey),
-			}
-			return &inf.SAAuthInformation
-		}
-		switch src.SATransformType {
-		case wfp.TransformAH:
-			dst.AHInformation = auth(src.AHInformation)
-		case wfp.TransformESPAuth:
-			dst.ESPAuthInformation = auth(src.ESPAuthInformation)
-		case wfp.TransformESPAuthFW:
-			dst.ESPAuthFWInformation = auth(src.ESPAuthFWInformation)
-		case wfp.TransformESPCipher:
-			c := src.ESPCipherInformation
-			inf.SACipherInformation = wfp.IPsecSACipherInformation0{
-				CipherTransform: wfp.IPsecCipherTransform0{CipherTransformID: c.CipherTransform.CipherTransformID},
-				CipherKey:       key(c.CipherKey),
-			}
-			dst.ESPCipherInformation = &inf.SACipherInformation
-		case wfp.TransformESPAuthAndCipher:
-			ac := src.ESPAuthAndCipherInformation
-			auth(&ac.SAAuthInformation)
-			inf.SACipherInformation = wfp.IPsecSACipherInformation0{
-				CipherTransform: wfp.IPsecCipherTransform0{CipherTransformID: ac.SACipherInformation.CipherTransform.CipherTransformID},
-				CipherKey:       key(ac.SACipherInformation.CipherKey),
-			}
-			dst.ESPAuthAndCipherInformation = inf
-		}
-		sas[i] = dst
-	}
-	b.b.SAList = sas
-	return b
-}
-
-// saKeys returns the key blobs of a validated SA.
-func saKeys(sa *wfp.IPsecSA0) []wfp.Key {
-	switch sa.SATransformType {
-	case wfp.TransformAH:
-		return []wfp.Key{sa.AHInformation.AuthKey}
-	case wfp.TransformESPAuth:
-		return []wfp.Key{sa.ESPAuthInformation.AuthKey}
-	case wfp.TransformESPAuthFW:
-		return []wfp.Key{sa.ESPAuthFWInformation.AuthKey}
-	case wfp.TransformESPCipher:
-		return []wfp.Key{sa.ESPCipherInformation.CipherKey}
-	case wfp.TransformESPAuthAndCipher:
-		return []wfp.Key{sa.ESPAuthAndCipherInformation.SAAuthInformation.AuthKey, sa.ESPAuthAndCipherInformation.SACipherInformation.CipherKey}
-	}
-	return nil
 }
 
 // IPsecSaContextAddInbound0 is the Vista version of AddInbound1.
@@ -433,7 +323,7 @@ func (s *session) IPsecSaContextAddInbound1(id uint64, b *wfp.IPsecSABundle1) er
 				}
 			}
 			next := *c
-			next.in = s.e.newBundle(b)
+			next.in = newBundle(b, s.e.clk.Now())
 			next.state = wfp.SAContextInboundAdded
 			tx.postAction(postAction{kind: postSAsAdded, id: id, n: len(b.SAList)})
 			tx.postAction(postAction{kind: postSchedule, id: id})
@@ -475,11 +365,11 @@ func (s *session) IPsecSaContextAddOutbound1(id uint64, b *wfp.IPsecSABundle1) e
 			if b.IPVersion != c.outTraffic.IPVersion {
 				return nil, wfp.Errorf(wfp.ErrTrafficMismatch, "outboundBundle is %v, the SA context is %v", b.IPVersion, c.outTraffic.IPVersion)
 			}
-			if b.QMSAID != c.in.b.QMSAID {
-				return nil, wfp.Errorf(wfp.ErrInvalidParameter, "outboundBundle.qmSaId %d differs from the inbound bundle's %d", b.QMSAID, c.in.b.QMSAID)
+			if b.QMSAID != c.in.qmSAID {
+				return nil, wfp.Errorf(wfp.ErrInvalidParameter, "outboundBundle.qmSaId %d differs from the inbound bundle's %d", b.QMSAID, c.in.qmSAID)
 			}
 			next := *c
-			next.out = s.e.newBundle(b)
+			next.out = newBundle(b, s.e.clk.Now())
 			next.state = wfp.SAContextOutboundAdded
 			tx.postAction(postAction{kind: postSAsAdded, id: id, n: len(b.SAList)})
 			tx.postAction(postAction{kind: postSchedule, id: id})
@@ -506,11 +396,11 @@ func (s *session) IPsecSaContextExpire0(id uint64) error {
 			next := *c
 			if c.out != nil {
 				tx.postAction(postAction{kind: postZeroKeys, b: c.out})
-				tx.postAction(postAction{kind: postSAsDeleted, id: id, n: len(c.out.b.SAList)})
+				tx.postAction(postAction{kind: postSAsDeleted, id: id, n: int(c.out.nSA)})
 				next.out = nil
 			}
 			next.state = wfp.SAContextExpired
-			next.expiredAt = s.e.clk.Now()
+			next.expiredAt = s.e.clk.Now().UnixNano()
 			tx.postAction(postAction{kind: postSchedule, id: id})
 			return &next, nil
 		})
@@ -570,11 +460,14 @@ func (s *session) IPsecSaContextUpdate0(flags uint64, nv *wfp.IPsecSAContext1) e
 			}
 			next := *c
 			if d := nv.InboundSA; d != nil {
-				b, udp, t, err := applyUpdate(flags, d, c.in, c.inUDP, c.inTraffic, c.outTraffic.IPVersion)
+				b, udp, t, err := applyUpdate(flags, d, c.in, c.inUDP, *c.inbound(), c.outTraffic.IPVersion)
 				if err != nil {
 					return nil, err
 				}
-				next.in, next.inUDP, next.inTraffic = b, udp, t
+				next.in, next.inUDP = b, udp
+				if t != *c.inbound() {
+					next.inTraffic = &t
+				}
 			}
 			if d := nv.OutboundSA; d != nil {
 				b, udp, t, err := applyUpdate(flags, d, c.out, c.outUDP, c.outTraffic, c.outTraffic.IPVersion)
@@ -612,25 +505,25 @@ func applyUpdate(flags uint64, d *wfp.IPsecSADetails1, b *bundle, udp *wfp.IPsec
 	const bundleFlags = wfp.SABundleUpdateFlags | wfp.SABundleUpdateNAPContext | wfp.SABundleUpdateKeyModuleState |
 		wfp.SABundleUpdatePeerV4PrivateAddress | wfp.SABundleUpdateMMSAID
 	if flags&bundleFlags != 0 {
-		nb := *b // shares the SA list and keys
+		nb := *b // shares the keys
 		src := &d.SABundle
 		if flags&wfp.SABundleUpdateFlags != 0 {
-			nb.b.Flags = src.Flags
+			nb.flags = src.Flags
 		}
 		if flags&wfp.SABundleUpdateNAPContext != 0 {
-			nb.b.NAPContext = src.NAPContext
+			nb.napContext = src.NAPContext
 		}
 		if flags&wfp.SABundleUpdateKeyModuleState != 0 {
-			nb.b.KeyModuleState = src.KeyModuleState.Clone()
+			nb.kms = src.KeyModuleState.Clone()
 		}
 		if flags&wfp.SABundleUpdatePeerV4PrivateAddress != 0 {
 			if ipv != wfp.IPVersionV4 && src.PeerV4PrivateAddress != 0 {
 				return nil, nil, t, wfp.Errorf(wfp.ErrInvalidParameter, "peerV4PrivateAddress is for IPv4 SAs only")
 			}
-			nb.b.PeerV4PrivateAddress = src.PeerV4PrivateAddress
+			nb.peerV4 = src.PeerV4PrivateAddress
 		}
 		if flags&wfp.SABundleUpdateMMSAID != 0 {
-			nb.b.MMSAID = src.MMSAID
+			nb.mmSAID = src.MMSAID
 		}
 		b = &nb
 	}

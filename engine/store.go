@@ -102,33 +102,24 @@ func encodeBundle(b *bundle) *bundleRecord {
 	if b == nil {
 		return nil
 	}
-	r := &bundleRecord{Bundle: b.b, Added: b.added}
+	w := b.toWFP(true)
+	defer func() {
+		for i := range w.SAList {
+			w.SAList[i].ZeroKeys()
+		}
+	}()
+	r := &bundleRecord{Bundle: *w, Added: b.addedTime()}
 	r.Bundle.SAList = nil
-	b.keys.mu.Lock()
-	defer b.keys.mu.Unlock()
-	for i := range b.b.SAList {
-		sa := &b.b.SAList[i]
+	for i := range w.SAList {
+		sa := &w.SAList[i]
 		sr := saRecord{SPI: sa.SPI, Type: sa.SATransformType}
-		auth := func(a *wfp.IPsecSAAuthInformation0) {
-			id := a.AuthTransform.AuthTransformID
-			sr.AuthID, sr.AuthKey = &id, []byte(a.AuthKey)
+		auth, cipher := saTransformIDs(sa)
+		ak, ck := saKeyBlobs(sa)
+		if len(ak) > 0 || sa.SATransformType != wfp.TransformESPCipher {
+			sr.AuthID, sr.AuthKey = &auth, append([]byte(nil), ak...)
 		}
-		cipher := func(c *wfp.IPsecSACipherInformation0) {
-			id := c.CipherTransform.CipherTransformID
-			sr.CipherID, sr.CipherKey = &id, []byte(c.CipherKey)
-		}
-		switch sa.SATransformType {
-		case wfp.TransformAH:
-			auth(sa.AHInformation)
-		case wfp.TransformESPAuth:
-			auth(sa.ESPAuthInformation)
-		case wfp.TransformESPAuthFW:
-			auth(sa.ESPAuthFWInformation)
-		case wfp.TransformESPCipher:
-			cipher(sa.ESPCipherInformation)
-		case wfp.TransformESPAuthAndCipher:
-			auth(&sa.ESPAuthAndCipherInformation.SAAuthInformation)
-			cipher(&sa.ESPAuthAndCipherInformation.SACipherInformation)
+		if sa.SATransformType == wfp.TransformESPCipher || sa.SATransformType == wfp.TransformESPAuthAndCipher {
+			sr.CipherID, sr.CipherKey = &cipher, append([]byte(nil), ck...)
 		}
 		r.SAs = append(r.SAs, sr)
 	}
@@ -139,7 +130,8 @@ func decodeBundle(r *bundleRecord) (*bundle, error) {
 	if r == nil {
 		return nil, nil
 	}
-	b := &bundle{b: r.Bundle, added: r.Added, keys: &keyBox{}}
+	wb := r.Bundle
+	wb.SAList = nil
 	for i, sr := range r.SAs {
 		sa := wfp.IPsecSA0{SPI: sr.SPI, SATransformType: sr.Type}
 		auth := func() (*wfp.IPsecSAAuthInformation0, error) {
@@ -178,10 +170,14 @@ func decodeBundle(r *bundleRecord) (*bundle, error) {
 		if err != nil {
 			return nil, err
 		}
-		b.b.SAList = append(b.b.SAList, sa)
+		wb.SAList = append(wb.SAList, sa)
 	}
-	if err := validateBundle(&b.b, "stored bundle"); err != nil {
+	if err := validateBundle(&wb, "stored bundle"); err != nil {
 		return nil, err
+	}
+	b := newBundle(&wb, r.Added)
+	for i := range wb.SAList {
+		wb.SAList[i].ZeroKeys()
 	}
 	return b, nil
 }
@@ -189,13 +185,17 @@ func decodeBundle(r *bundleRecord) (*bundle, error) {
 func encodeCtx(c *saCtx) ([]byte, error) {
 	var gs *wfp.IPsecGetSPI1
 	if c.spi != 0 {
-		gs = &c.getSpi
+		g := c.getSPI()
+		gs = &g
 	}
 	r := ctxRecord{
 		GetSpi: gs,
-		ID:     c.id, State: c.state, Created: c.created, OutTraffic: c.outTraffic, VIF: c.vif,
-		SPI: c.spi, InTraffic: c.inTraffic, InUDP: c.inUDP, OutUDP: c.outUDP,
-		In: encodeBundle(c.in), Out: encodeBundle(c.out), ExpiredAt: c.expiredAt,
+		ID:     c.id, State: c.state, Created: time.Unix(0, c.created), OutTraffic: c.outTraffic, VIF: c.vif,
+		SPI: c.spi, InTraffic: *c.inbound(), InUDP: c.inUDP, OutUDP: c.outUDP,
+		In: encodeBundle(c.in), Out: encodeBundle(c.out),
+	}
+	if c.expiredAt != 0 {
+		r.ExpiredAt = time.Unix(0, c.expiredAt)
 	}
 	return json.Marshal(&r)
 }
@@ -206,13 +206,19 @@ func decodeCtx(b []byte) (*saCtx, error) {
 		return nil, err
 	}
 	c := &saCtx{
-		id: r.ID, state: r.State, created: r.Created, outTraffic: r.OutTraffic, vif: r.VIF,
-		spi: r.SPI, inTraffic: r.InTraffic, inUDP: r.InUDP, outUDP: r.OutUDP,
-		expiredAt: r.ExpiredAt,
+		id: r.ID, state: r.State, created: r.Created.UnixNano(), outTraffic: r.OutTraffic, vif: r.VIF,
+		spi: r.SPI, inUDP: r.InUDP, outUDP: r.OutUDP,
+	}
+	if !r.ExpiredAt.IsZero() {
+		c.expiredAt = r.ExpiredAt.UnixNano()
 	}
 	c.tslot = newTimerSlot(c.id)
 	if r.GetSpi != nil {
-		c.getSpi = *r.GetSpi
+		c.gsTraffic, c.gsUDP = r.GetSpi.InboundIPsecTraffic, r.GetSpi.InboundUDPEncapsulation
+		if r.InTraffic != c.gsTraffic {
+			t := r.InTraffic
+			c.inTraffic = &t
+		}
 	}
 	var err error
 	if c.in, err = decodeBundle(r.In); err != nil {
@@ -347,7 +353,7 @@ func (e *Engine) load() error {
 		n := 0
 		for _, b := range []*bundle{c.in, c.out} {
 			if b != nil {
-				n += len(b.b.SAList)
+				n += int(b.nSA)
 			}
 		}
 		e.ctxs.shard(c.id).active.Add(int64(n))

@@ -145,16 +145,16 @@ func (e *Engine) nextDeadline(c *saCtx) (time.Time, bool) {
 		}
 	}
 	if c.state == wfp.SAContextExpired {
-		consider(c.expiredAt.Add(e.linger))
+		consider(time.Unix(0, c.expiredAt).Add(e.linger))
 	}
 	for _, b := range []*bundle{c.in, c.out} {
 		if b == nil {
 			continue
 		}
-		if s := b.b.Lifetime.LifetimeSeconds; s != 0 {
-			consider(b.added.Add(time.Duration(s) * time.Second))
+		if s := b.lifetime.LifetimeSeconds; s != 0 {
+			consider(b.addedTime().Add(time.Duration(s) * time.Second))
 		}
-		if s := b.b.IdleTimeoutSeconds; s != 0 {
+		if s := b.idle; s != 0 {
 			consider(e.lastUse(c, b, dirOf(c, b)).Add(time.Duration(s) * time.Second))
 		}
 	}
@@ -164,10 +164,10 @@ func (e *Engine) nextDeadline(c *saCtx) (time.Time, bool) {
 // lastUse is when bundle b (direction dir of c) last carried traffic, or
 // when it was added.
 func (e *Engine) lastUse(c *saCtx, b *bundle, dir wfp.Direction) time.Time {
-	if t := e.lastUseFromDP(c.id, dir); t.After(b.added) {
+	if t := e.lastUseFromDP(c.id, dir); t.After(b.addedTime()) {
 		return t
 	}
-	return b.added
+	return b.addedTime()
 }
 
 func dirOf(c *saCtx, b *bundle) wfp.Direction {
@@ -179,17 +179,17 @@ func dirOf(c *saCtx, b *bundle) wfp.Direction {
 
 // expireReason says why c must go now, or "" if nothing is due.
 func (e *Engine) expireReason(c *saCtx, now time.Time) string {
-	if c.state == wfp.SAContextExpired && !now.Before(c.expiredAt.Add(e.linger)) {
+	if c.state == wfp.SAContextExpired && !now.Before(time.Unix(0, c.expiredAt).Add(e.linger)) {
 		return "linger ended"
 	}
 	for _, b := range []*bundle{c.in, c.out} {
 		if b == nil {
 			continue
 		}
-		if s := b.b.Lifetime.LifetimeSeconds; s != 0 && !now.Before(b.added.Add(time.Duration(s)*time.Second)) {
+		if s := b.lifetime.LifetimeSeconds; s != 0 && !now.Before(b.addedTime().Add(time.Duration(s)*time.Second)) {
 			return "lifetime ended"
 		}
-		if s := b.b.IdleTimeoutSeconds; s != 0 && !now.Before(e.lastUse(c, b, dirOf(c, b)).Add(time.Duration(s)*time.Second)) {
+		if s := b.idle; s != 0 && !now.Before(e.lastUse(c, b, dirOf(c, b)).Add(time.Duration(s)*time.Second)) {
 			return "idle timeout"
 		}
 	}

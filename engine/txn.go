@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/sadb-dev/sadb/clock"
+	"github.com/sadb-dev/sadb/internal/datapath"
 	"github.com/sadb-dev/sadb/wfp"
 )
 
@@ -51,6 +52,15 @@ func (tx *txn) rollbackTo(sp savepoint) {
 		tx.undo[i] = undoEntry{}
 	}
 	tx.undo = tx.undo[:sp.undo]
+	for i := range tx.dp[sp.dp:] {
+		for _, sa := range []*datapath.SA{tx.dp[sp.dp+i].sa, tx.dp[sp.dp+i].old} {
+			if sa != nil && sa.Bundle != nil {
+				for j := range sa.Bundle.SAList {
+					sa.Bundle.SAList[j].ZeroKeys()
+				}
+			}
+		}
+	}
 	for i := sp.post; i < len(tx.post); i++ {
 		tx.post[i] = postAction{}
 	}
@@ -204,7 +214,9 @@ func (tx *txn) recycle() {
 func (tx *txn) commit() error {
 	e := tx.e
 	if len(tx.dp) > 0 {
+		defer tx.wipeDP()
 		if err := tx.applyDatapath(); err != nil {
+			tx.wipeDP()
 			tx.rollbackTo(savepoint{})
 			return err
 		}

@@ -527,11 +527,14 @@ type IPsecSADetails0 struct {
 
 // IPsecSADetails1 is IPSEC_SA_DETAILS1: one direction of an SA context.
 type IPsecSADetails1 struct {
-	IPVersion           IPVersion
-	SADirection         Direction
-	Traffic             IPsecTraffic1
-	SABundle            IPsecSABundle1
-	UDPEncapsulation    *IPsecV4UDPEncapsulation0
+	IPVersion        IPVersion
+	SADirection      Direction
+	Traffic          IPsecTraffic1
+	SABundle         IPsecSABundle1
+	UDPEncapsulation *IPsecV4UDPEncapsulation0
+	// TransportFilter is the filter the traffic refers to. The in-process
+	// engine shares one read-only copy of it among all results: do not
+	// modify it (Clone it first).
 	TransportFilter     *FwpmFilter0
 	VirtualIfTunnelInfo *IPsecVirtualIfTunnelInfo0
 
