@@ -522,10 +522,9 @@ func (b *Backend) acquireLocked(e *saEntry, prev *saEntry) error {
 		e.port = d.udp.localPort
 	}
 	if !d.inbound {
-		if d.udp == nil {
-			d.pmtu = b.pathMTU(d.remote)
-		}
-		if fe := b.filters[d.filterID]; !d.tunnel && (fe == nil || fe.allRemote) {
+		d.pmtu = b.pathMTU(d.remote)
+		fe := b.filters[d.filterID]
+		if !d.tunnel && (fe == nil || fe.allRemote) {
 			bits := 128
 			if d.remote.Is4() {
 				bits = 32
@@ -539,6 +538,13 @@ func (b *Backend) acquireLocked(e *saEntry, prev *saEntry) error {
 			}
 			e.routes = routes
 		}
+		// Lower the MTU of the routes into the TUN device so that what
+		// the SA protects still fits the path once protected.
+		routes := e.routes
+		if fe != nil {
+			routes = append(routes, fe.routes...)
+		}
+		b.clampRoutesLocked(routes, d.pmtu-d.overhead())
 	}
 	return nil
 }

@@ -156,6 +156,35 @@ func (b *Backend) unrefRoutesLocked(prefixes []netip.Prefix) {
 	}
 }
 
+// clampRoutesLocked lowers the MTU of the routes to prefixes to mtu where
+// they allow more (never below IPv6's 1280, nor 576). The caller must hold
+// b.mu.
+func (b *Backend) clampRoutesLocked(prefixes []netip.Prefix, mtu int) {
+	if mtu >= b.cfg.MTU {
+		return
+	}
+	for _, p := range prefixes {
+		r := b.routes[p]
+		if r == nil {
+			continue
+		}
+		m := max(mtu, minMTU)
+		if p.Addr().Is6() {
+			m = max(mtu, ipv6MinMTU)
+		}
+		if r.route.MTU != 0 && r.route.MTU <= m {
+			continue
+		}
+		nr := *r.route
+		nr.MTU = m
+		if err := b.nl.RouteReplace(&nr); err != nil {
+			b.log.Warn("lowering a route's MTU failed", "dst", p, "mtu", m, "err", err)
+			continue
+		}
+		r.route = &nr
+	}
+}
+
 func prefixIPNet(p netip.Prefix) *net.IPNet {
 	bits := 128
 	if p.Addr().Is4() {

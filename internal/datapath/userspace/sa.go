@@ -411,6 +411,33 @@ func (b *Backend) describe(sa *datapath.SA) (*bundle, error) {
 	return d, nil
 }
 
+// overhead returns the most protection adds to a packet of d: the outer
+// IP header (tunnel mode), UDP, the ESP header, IV, padding, trailer and
+// ICV, and AH.
+func (d *bundle) overhead() int {
+	n := 0
+	if d.tunnel {
+		n += esp.IPv4MinimumSize
+		if d.remote.Is6() {
+			n += esp.IPv6FixedHeaderSize - esp.IPv4MinimumSize
+		}
+	}
+	if d.udp != nil {
+		n += esp.UDPHeaderSize
+	}
+	if d.st.esp != nil {
+		n += d.st.esp.HeaderLen() + d.st.esp.MaxTrailerLen()
+	}
+	if d.st.ah != nil {
+		v := 4
+		if d.remote.Is6() {
+			v = 6
+		}
+		n += d.st.ah.AHLen(v)
+	}
+	return n
+}
+
 // matchesOutbound reports whether the outbound bundle d may carry the
 // packet flow fl, which matched d's filter.
 func (d *bundle) matchesOutbound(fl *flow) bool {
