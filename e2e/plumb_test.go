@@ -160,6 +160,9 @@ func (l *link) uat() []string {
 	enc, auth := l.m.tsharkAlgs()
 	var out []string
 	for _, d := range []sa{l.ab, l.ba} {
+		if d.spi == 0 {
+			continue
+		}
 		proto := "IPv4"
 		if d.src.Is6() {
 			proto = "IPv6"
