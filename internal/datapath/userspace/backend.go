@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/tun"
 
@@ -58,6 +60,7 @@ type Backend struct {
 	cfg      Config
 	log      *slog.Logger
 	nl       *netlink.Handle // bound to the network namespace New ran in
+	ns       netns.NsHandle  // that namespace, for sockets opened later
 	dev      tun.Device
 	tunName  string
 	tunIndex int
@@ -154,6 +157,7 @@ func New(cfg Config) (*Backend, error) {
 	b := &Backend{
 		cfg:      cfg,
 		log:      cfg.Logger,
+		ns:       netns.None(),
 		done:     make(chan struct{}),
 		kick:     make(chan struct{}, 1),
 		filters:  map[uint64]*filterEntry{},
@@ -171,6 +175,9 @@ func New(cfg Config) (*Backend, error) {
 			b.release()
 		}
 	}()
+	if b.ns, err = netns.Get(); err != nil {
+		return nil, fmt.Errorf("userspace: network namespace: %w", err)
+	}
 	if b.nl, err = netlink.NewHandle(); err != nil {
 		return nil, fmt.Errorf("userspace: netlink: %w", err)
 	}
@@ -280,6 +287,9 @@ func (b *Backend) release() {
 			delete(b.routes, p)
 		}
 		b.nl.Close()
+	}
+	if b.ns.IsOpen() {
+		b.ns.Close()
 	}
 	for id, e := range b.sas {
 		e.d.st.wipe()
@@ -691,7 +701,14 @@ func (b *Backend) refUDPLocked(port uint16) error {
 		u.refs++
 		return nil
 	}
-	s, err := openUDP(port, b.cfg.Mark)
+	if err := b.up(); err != nil {
+		return err // Close is waiting for the readers: start no more
+	}
+	var s *sock
+	err := b.inNS(func() (err error) {
+		s, err = openUDP(port, b.cfg.Mark)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -718,6 +735,36 @@ func (b *Backend) unrefUDPLocked(port uint16) {
 	delete(b.tab.udp, port)
 	b.tab.Unlock()
 	u.s.close()
+}
+
+// inNS runs fn on a thread in the backend's network namespace: sockets
+// opened later (UDP ports of new SAs) must live there, whichever
+// goroutine programs the backend.
+func (b *Backend) inNS(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		cur, err := netns.Get()
+		if err != nil {
+			errc <- err
+			return // the thread stays locked and ends with the goroutine
+		}
+		defer cur.Close()
+		if cur.Equal(b.ns) {
+			runtime.UnlockOSThread()
+			errc <- fn()
+			return
+		}
+		if err := netns.Set(b.ns); err != nil {
+			errc <- fmt.Errorf("userspace: entering the backend's network namespace: %w", err)
+			return
+		}
+		errc <- fn()
+		if netns.Set(cur) == nil {
+			runtime.UnlockOSThread()
+		}
+	}()
+	return <-errc
 }
 
 // emit sends ev to the handler, if any.

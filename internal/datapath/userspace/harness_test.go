@@ -305,6 +305,8 @@ type mode struct {
 	tunnel bool
 	v6     bool // inner and outer IPv6 (tunnel: outer follows innerV6 unless outerV4 set)
 	udp    bool // ESP in UDP (IPv4 only)
+	// portA is A's local UDP encapsulation port (0: 4500); B uses 4500.
+	portA uint16
 	// bundle makes the bundle for one direction with the given SPI and
 	// the keys of that direction.
 	bundle func(v wfp.IPVersion, spi uint32, keys []wfp.Key) *wfp.IPsecSABundle1
@@ -420,7 +422,15 @@ func plumb(tb testing.TB, a, b *host, m mode) *plumbed {
 		}
 		gs := conformance.GetSPI(s.inTraffc)
 		if m.udp {
-			gs.InboundUDPEncapsulation = &wfp.IPsecV4UDPEncapsulation0{LocalUDPEncapPort: 4500, RemoteUDPEncapPort: 4500}
+			pa := m.portA
+			if pa == 0 {
+				pa = 4500
+			}
+			u := &wfp.IPsecV4UDPEncapsulation0{LocalUDPEncapPort: pa, RemoteUDPEncapPort: 4500}
+			if s.h == b {
+				u.LocalUDPEncapPort, u.RemoteUDPEncapPort = 4500, pa
+			}
+			gs.InboundUDPEncapsulation = u
 		}
 		*s.spi, err = s.h.api.IPsecSaContextGetSpi1(*s.ctx, gs)
 		if err != nil {

@@ -183,7 +183,7 @@ func (o *outbound) udpBatchFor(s *sock) *mmsgs {
 	// socket). Batches of closed sockets are dropped.
 	live := o.udp[:0]
 	for _, u := range o.udp {
-		if !u.s.closed {
+		if !u.s.closed.Load() {
 			live = append(live, u)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -26,8 +27,8 @@ type sock struct {
 	rc     syscall.RawConn
 	v6     bool
 	udp    bool
-	port   uint16 // UDP: the bound port
-	closed bool   // set by close; only the owner reads it
+	port   uint16      // UDP: the bound port
+	closed atomic.Bool // set by close
 }
 
 // openRaw opens a raw socket for proto (ESP or AH) of one family, marked
@@ -98,11 +99,11 @@ func newSock(fd int, v6, udp bool, port uint16) (*sock, error) {
 	return &sock{f: f, rc: rc, v6: v6, udp: udp, port: port}, nil
 }
 
+// close closes the socket, once; readers blocked in recv return.
 func (s *sock) close() error {
-	if s.closed {
+	if s.closed.Swap(true) {
 		return nil
 	}
-	s.closed = true
 	return s.f.Close()
 }
 

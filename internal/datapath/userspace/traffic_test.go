@@ -9,6 +9,7 @@ var pingModes = []mode{
 	{name: "transport-v6-gcm", v6: true, bundle: gcm, keys: gcmKeys},
 	{name: "transport-v4-cbc", bundle: cbc, keys: cbcKeys},
 	{name: "transport-v4-udp-gcm", udp: true, bundle: gcm, keys: gcmKeys},
+	{name: "transport-v4-udp-port-4501-gcm", udp: true, portA: 4501, bundle: gcm, keys: gcmKeys},
 	{name: "transport-v4-esp-ah", bundle: espAH, keys: espAHKeys},
 	{name: "transport-v6-ah", v6: true, bundle: ahOnly, keys: ahKeys},
 	{name: "tunnel-v4-gcm", tunnel: true, bundle: gcm, keys: gcmKeys},
