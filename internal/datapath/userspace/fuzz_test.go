@@ -215,3 +215,19 @@ func FuzzInbound(f *testing.F) {
 		}
 	})
 }
+
+func TestUDPIgnoresIKEAndKeepalives(t *testing.T) {
+	in := fuzzReceiver(t, kindUDP)
+	ike := append([]byte{0, 0, 0, 0}, make([]byte, 28)...) // Non-ESP Marker, then an IKE header
+	for _, msg := range [][]byte{ike, {esp.NATKeepalive}} {
+		if got := deliverOne(in, msg); len(got) != 0 {
+			t.Fatalf("delivered %x", msg)
+		}
+	}
+	if st := in.b.Stats(); st != (Stats{}) {
+		t.Fatalf("IKE and keepalives counted as drops: %+v", st)
+	}
+	if got := deliverOne(in, []byte{1, 2, 3}); len(got) != 0 || in.b.Stats().InUDPInvalid != 1 {
+		t.Fatalf("a 3-byte datagram: %+v", in.b.Stats())
+	}
+}

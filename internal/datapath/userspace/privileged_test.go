@@ -496,3 +496,23 @@ func TestCloseLeavesNothing(t *testing.T) {
 		t.Fatalf("left behind:\n%s\n%s\n%s", rules, routes, links)
 	}
 }
+
+func TestNATKeepalives(t *testing.T) {
+	a, b := newPair(t, pairOptions{cfg: Config{KeepaliveInterval: 500 * time.Millisecond}})
+	plumb(t, a, b, mode{name: "transport-v4-udp-gcm", udp: true, bundle: gcm, keys: gcmKeys})
+	// Idle SAs: each side sends a one-byte keepalive every interval (the
+	// housekeeping looks once a second).
+	seen := b.capture(t, "udp port 4500 and udp[4:2] = 9", func() { time.Sleep(2500 * time.Millisecond) })
+	var fromA, fromB int
+	for _, l := range seen {
+		switch {
+		case strings.Contains(l, addrA4.String()+".4500 > "):
+			fromA++
+		case strings.Contains(l, addrB4.String()+".4500 > "):
+			fromB++
+		}
+	}
+	if fromA < 2 || fromB < 2 {
+		t.Fatalf("keepalives: %d from A, %d from B in 2.5 s:\n%s", fromA, fromB, strings.Join(seen, "\n"))
+	}
+}
