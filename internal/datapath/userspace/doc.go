@@ -104,10 +104,12 @@
 //
 // # Choices and limits
 //
-//   - Outer headers never carry DF; a protected packet larger than the
-//     path MTU (the route's, looked up when the SA is added) is
-//     fragmented after protection. The TUN MTU (default 1420) keeps
-//     AES-GCM packets whole on 1500-byte links.
+//   - When an outbound SA is added, the MTU of the routes into the TUN
+//     device that lead to it is lowered to the path MTU less the SA's
+//     worst-case overhead, so the local stack sizes its packets to fit
+//     once protected. Outer headers never carry DF; a protected packet
+//     that is still too large is fragmented after protection. The TUN MTU
+//     (default 1420) keeps AES-GCM packets whole on 1500-byte links.
 //   - Transport mode does not protect IP fragments (RFC 4303 §3.3: ESP
 //     applies to whole datagrams); the kernel only fragments for the TUN
 //     device packets larger than its MTU.
@@ -117,6 +119,8 @@
 //     not seen: it never passes the TUN device. The kernel delivers it.
 //     Dropping it needs a netfilter rule, which this backend does not
 //     install.
+//   - NAT keepalives go out when an outbound UDP-encapsulated SA has sent
+//     nothing for the keepalive interval, checked once a second.
 //   - ESP in UDP is IPv4 only (as in WFP), on a UDP socket per local
 //     encapsulation port: a keying daemon on the same host must not bind
 //     that port; IKE messages (Non-ESP Marker) arriving there are ignored.
