@@ -67,12 +67,35 @@ func TestConformance(t *testing.T) {
 		func(t testing.TB, s engine.Store) engine.Store { return reopen(t, s.(*Store)) })
 }
 
+// TestConformanceSmallLog runs the conformance suite with the smallest log
+// and frequent checkpoints, so that checkpoints run during most tests, the
+// log wraps around and fills (Commit waits), calls larger than a quarter of
+// it go to the file directly, and Load merges the file with the log.
+func TestConformanceSmallLog(t *testing.T) {
+	o := Options{LogSize: MinLogSize, CheckpointBytes: 32 << 10, CheckpointInterval: 5 * time.Millisecond}
+	storagetest.Run(t,
+		func(t testing.TB) engine.Store { return openPath(t, filepath.Join(t.TempDir(), "sadb.db"), o) },
+		func(t testing.TB, s engine.Store) engine.Store { return reopenWith(t, s.(*Store), o) })
+}
+
+// TestConformanceCrash runs the conformance suite with every reopen a
+// crash: nothing is checkpointed by Close, all comes from the log.
+func TestConformanceCrash(t *testing.T) {
+	storagetest.Run(t,
+		func(t testing.TB) engine.Store { return openPath(t, filepath.Join(t.TempDir(), "sadb.db"), noCheckpoints) },
+		func(t testing.TB, s engine.Store) engine.Store {
+			st := s.(*Store)
+			crash(t, st)
+			return openPath(t, st.Path(), noCheckpoints)
+		})
+}
+
 func TestCreateModes(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "var", "lib", "sadb")
 	path := filepath.Join(dir, "sadb.db")
 	s := openPath(t, path, Options{})
 	mustCommit(t, s, engine.Mutation{Kind: engine.RecordMeta, Key: 1, Value: []byte("x")})
-	for p, want := range map[string]os.FileMode{path: 0o600, dir: 0o700, filepath.Dir(dir): 0o700} {
+	for p, want := range map[string]os.FileMode{path: 0o600, logPath(path): 0o600, dir: 0o700, filepath.Dir(dir): 0o700} {
 		fi, err := os.Stat(p)
 		if err != nil {
 			t.Fatal(err)
@@ -81,18 +104,18 @@ func TestCreateModes(t *testing.T) {
 			t.Errorf("%s has mode %v, want %v", p, got, want)
 		}
 	}
-	// Only the store is left in the directory: the temporary file it was
-	// made under is gone.
+	// Only the store and its log are left in the directory: the temporary
+	// files they were made under are gone.
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 1 || entries[0].Name() != "sadb.db" {
-		var names []string
-		for _, e := range entries {
-			names = append(names, e.Name())
-		}
-		t.Errorf("directory holds %v, want only sadb.db", names)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if len(names) != 2 || names[0] != "sadb.db" || names[1] != "sadb.db-wal" {
+		t.Errorf("directory holds %v, want only sadb.db and sadb.db-wal", names)
 	}
 }
 
@@ -243,15 +266,16 @@ func TestBatchOrder(t *testing.T) {
 	}
 }
 
-// TestFailureIsSticky fills the file up to MaxSize: the commit that does
-// not fit fails with ErrFailed, so does every later one, and what was
-// acknowledged before is on disk.
+// TestFailureIsSticky fills the file up to MaxSize: once a checkpoint does
+// not fit, Commit fails with ErrFailed, and so does every later call; what
+// was acknowledged before is in the log, which the next Open (with room)
+// applies.
 func TestFailureIsSticky(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sadb.db")
-	s := openPath(t, path, Options{MaxSize: 1 << 20})
+	s := openPath(t, path, Options{MaxSize: 1 << 20, LogSize: 4 << 20, CheckpointBytes: 128 << 10})
 	var acked []uint64
 	var err error
-	for key := uint64(0); key < 100; key++ {
+	for key := uint64(0); key < 200; key++ {
 		v := storagetest.Value(engine.RecordSAContext, key, 0, 64<<10)
 		if err = s.Commit([]engine.Mutation{{Kind: engine.RecordSAContext, Key: key, Value: v}}); err != nil {
 			break
@@ -267,17 +291,24 @@ func TestFailureIsSticky(t *testing.T) {
 	if err := s.Commit([]engine.Mutation{{Kind: engine.RecordMeta, Key: 1, Value: []byte("tiny")}}); !errors.Is(err, ErrFailed) {
 		t.Fatalf("Commit after a failure = %v, want ErrFailed", err)
 	}
-	if st := s.Stats(); st.BatchErrors != 1 || st.CommitErrors != 2 || st.Commits != uint64(len(acked)) {
+	if st := s.Stats(); st.CheckpointErrors != 1 || st.Commits != uint64(len(acked)) {
 		t.Errorf("stats after the failure: %+v", st)
 	}
-	// Load still reads what is committed.
+	// Load still reads everything acknowledged.
 	if n := len(storagetest.LoadAll(t, s)); n != len(acked) {
 		t.Errorf("Load after the failure: %d records, want %d", n, len(acked))
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// The same limit cannot take the log's records.
+	if _, err := Open(path, Options{MaxSize: 1 << 20}); !errors.Is(err, ErrFailed) {
+		t.Fatalf("reopening with the same MaxSize: %v, want ErrFailed", err)
+	}
 	s = openPath(t, path, Options{})
+	if st := s.Stats(); st.RecoveredCommits == 0 {
+		t.Errorf("Open replayed no commits from the log: %+v", st)
+	}
 	got := storagetest.LoadAll(t, s)
 	if len(got) != len(acked) {
 		t.Fatalf("after reopening: %d records, want the %d acknowledged", len(got), len(acked))
@@ -323,8 +354,24 @@ func TestStats(t *testing.T) {
 	if last.UpperBound != 10 || last.Count > 10 {
 		t.Errorf("last latency bucket %+v", last)
 	}
-	if st.PagesWritten < 20 || st.Size < 4*4096 {
-		t.Errorf("bbolt figures: %d pages written, size %d", st.PagesWritten, st.Size)
+	// One 4 KiB frame per commit, each synced once; nothing checkpointed
+	// yet (a second has not passed, the log is far from full).
+	if st.LogSyncs != 10 || st.LogBytes != 10*logBlock || st.LogUsed != 10*logBlock || st.LogSize != DefaultLogSize-logBlock {
+		t.Errorf("log figures: %+v", st)
+	}
+	if st.LogRecords != 20 || st.Checkpoints != 0 {
+		t.Errorf("%d records in memory, %d checkpoints; want 20, 0", st.LogRecords, st.Checkpoints)
+	}
+	pages := st.PagesWritten
+	if err := s.checkpoint(false); err != nil {
+		t.Fatal(err)
+	}
+	st = s.Stats()
+	if st.Checkpoints != 1 || st.CheckpointRecords != 20 || st.CheckpointSeconds.Count != 1 || st.LogUsed != 0 || st.LogRecords != 0 {
+		t.Errorf("after a checkpoint: %+v", st)
+	}
+	if st.PagesWritten < pages+4 || st.Size < 4*4096 {
+		t.Errorf("bbolt figures: %d pages written (%d before the checkpoint), size %d", st.PagesWritten, pages, st.Size)
 	}
 }
 

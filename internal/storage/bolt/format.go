@@ -17,7 +17,12 @@ const (
 	// formatMagic is the value of the magic key in the format bucket.
 	formatMagic = "sadb SA store"
 	// formatVersion is the version this code writes and the newest it reads.
-	formatVersion uint32 = 1
+	// Version 2 added the write-ahead log: a version 2 file may depend on
+	// its log for acknowledged commits, so a sadbd that knows only version
+	// 1 must refuse it. Version 1 files are upgraded when opened.
+	formatVersion uint32 = 2
+	// logFormatVersion is the first version with a write-ahead log.
+	logFormatVersion uint32 = 2
 
 	// keySize is the size of a record key: a uint64, big-endian so that
 	// bbolt's byte order is numeric order.
@@ -33,7 +38,60 @@ var (
 	formatBucket = []byte("format")
 	magicKey     = []byte("magic")
 	versionKey   = []byte("version")
+	// idKey holds the store's identity (storeIDSize random bytes), which
+	// its log carries too: a log is never replayed into another store.
+	idKey = []byte("id")
+	// logKey holds the logState: where replay of the log starts.
+	logKey = []byte("log")
 )
+
+// storeIDSize is the size of a store's identity.
+const storeIDSize = 16
+
+// storeID identifies a store file and the log that belongs to it.
+type storeID [storeIDSize]byte
+
+// logState is what the store file records about its log, in the format
+// bucket, updated by every checkpoint in the same bbolt transaction as the
+// records the checkpoint applies: the log frames before seq are in the
+// file, and replay starts with frame seq at offset pos.
+type logState struct {
+	seq  uint64 // the sequence number of the first frame not yet applied
+	pos  int64  // the log offset where that frame is expected
+	open bool   // a Store had the file open and did not close it cleanly
+}
+
+// logStateSize is the size of an encoded logState: seq and pos, big-endian
+// uint64s, a flags byte (bit 0: open), then a CRC-32C of those 17 bytes:
+// bbolt does not checksum its data pages, and a damaged state could make
+// Open replay stale frames.
+const logStateSize = 21
+
+func (st logState) encode() []byte {
+	b := make([]byte, logStateSize)
+	binary.BigEndian.PutUint64(b, st.seq)
+	binary.BigEndian.PutUint64(b[8:], uint64(st.pos))
+	if st.open {
+		b[16] = 1
+	}
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[:17], castagnoli))
+	return b
+}
+
+func decodeLogState(b []byte) (logState, bool) {
+	if len(b) != logStateSize || b[16] > 1 || crc32.Checksum(b[:17], castagnoli) != binary.BigEndian.Uint32(b[17:]) {
+		return logState{}, false
+	}
+	st := logState{seq: binary.BigEndian.Uint64(b), pos: int64(binary.BigEndian.Uint64(b[8:])), open: b[16] == 1}
+	return st, st.seq > 0 && st.pos >= 0
+}
+
+// header is what the format bucket of an opened file says.
+type header struct {
+	version uint32
+	id      storeID  // zero in a version 1 file
+	log     logState // zero in a version 1 file
+}
 
 // kindBuckets lists every record kind with its bucket, in Load order.
 var kindBuckets = [...]struct {
@@ -89,8 +147,8 @@ func openRecord(kind engine.RecordKind, key, stored []byte) ([]byte, bool) {
 }
 
 // writeHeader creates the format bucket and the record buckets of a new
-// file.
-func writeHeader(tx *bbolt.Tx) error {
+// file, with the identity id and a log that is yet to be made.
+func writeHeader(tx *bbolt.Tx, id storeID) error {
 	b, err := tx.CreateBucket(formatBucket)
 	if err != nil {
 		return err
@@ -98,9 +156,7 @@ func writeHeader(tx *bbolt.Tx) error {
 	if err := b.Put(magicKey, []byte(formatMagic)); err != nil {
 		return err
 	}
-	var v [4]byte
-	binary.BigEndian.PutUint32(v[:], formatVersion)
-	if err := b.Put(versionKey, v[:]); err != nil {
+	if err := putLogHeader(tx, id, logState{seq: 1, pos: logDataStart}); err != nil {
 		return err
 	}
 	for _, kb := range kindBuckets {
@@ -111,11 +167,48 @@ func writeHeader(tx *bbolt.Tx) error {
 	return nil
 }
 
+// putLogHeader writes the current format version, the store's identity
+// and the log state to the format bucket of tx.
+func putLogHeader(tx *bbolt.Tx, id storeID, st logState) error {
+	b := tx.Bucket(formatBucket)
+	if b == nil {
+		return fmt.Errorf("bucket %q is missing", formatBucket)
+	}
+	var v [4]byte
+	binary.BigEndian.PutUint32(v[:], formatVersion)
+	if err := b.Put(versionKey, v[:]); err != nil {
+		return err
+	}
+	if err := b.Put(idKey, bytes.Clone(id[:])); err != nil {
+		return err
+	}
+	return b.Put(logKey, st.encode())
+}
+
+// readHeader returns what the format bucket of a checked file says.
+func readHeader(tx *bbolt.Tx) header {
+	b := tx.Bucket(formatBucket)
+	h := header{version: binary.BigEndian.Uint32(b.Get(versionKey))}
+	if h.version >= logFormatVersion {
+		copy(h.id[:], b.Get(idKey))
+		h.log, _ = decodeLogState(b.Get(logKey))
+	}
+	return h
+}
+
 // checkHeader checks the format bucket of an existing file.
 func checkHeader(tx *bbolt.Tx, path string) error {
 	b := tx.Bucket(formatBucket)
 	if b == nil {
 		return fmt.Errorf("%w: %s: a bbolt database without sadb's format header", ErrNotStore, path)
+	}
+	if err := b.ForEach(func(k, v []byte) error {
+		if v == nil {
+			return fmt.Errorf("%w: %s: the format bucket holds a nested bucket %q", ErrCorrupt, path, k)
+		}
+		return nil
+	}); err != nil {
+		return err
 	}
 	if m := b.Get(magicKey); !bytes.Equal(m, []byte(formatMagic)) {
 		return fmt.Errorf("%w: %s: magic is %q, want %q", ErrNotStore, path, m, formatMagic)
@@ -129,6 +222,17 @@ func checkHeader(tx *bbolt.Tx, path string) error {
 		return fmt.Errorf("%w: %s: format version %d, this sadbd reads up to %d", ErrNewerFormat, path, ver, formatVersion)
 	case ver == 0:
 		return fmt.Errorf("%w: %s: format version 0", ErrCorrupt, path)
+	case ver < logFormatVersion:
+		if b.Get(idKey) != nil || b.Get(logKey) != nil {
+			return fmt.Errorf("%w: %s: format version %d with a log header", ErrCorrupt, path, ver)
+		}
+		return nil
+	}
+	if id := b.Get(idKey); len(id) != storeIDSize || bytes.Equal(id, make([]byte, storeIDSize)) {
+		return fmt.Errorf("%w: %s: malformed store identity %x", ErrCorrupt, path, id)
+	}
+	if st, ok := decodeLogState(b.Get(logKey)); !ok || st.pos < logDataStart || st.pos%logBlock != 0 {
+		return fmt.Errorf("%w: %s: malformed log state %x", ErrCorrupt, path, b.Get(logKey))
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -20,19 +21,36 @@ type Options struct {
 	// LockTimeout is how long Open waits for another process to release
 	// the file before it fails with ErrInUse. Zero: DefaultLockTimeout.
 	LockTimeout time.Duration
-	// MaxBatchMutations caps the mutations one disk transaction carries, so
-	// that a backlog is committed in several transactions rather than one
-	// unbounded one; a single Commit larger than the cap still goes in one
-	// transaction. Zero: DefaultMaxBatchMutations.
+	// MaxBatchMutations caps the mutations one log frame carries, so that
+	// a backlog is committed in several frames rather than one unbounded
+	// one; a single Commit larger than the cap still goes in one frame.
+	// Zero: DefaultMaxBatchMutations.
 	MaxBatchMutations int
-	// Linger is how long the committer waits, after a disk transaction,
-	// for the callers it released to queue their next calls, so that they
-	// share the next transaction (see doc.go). Zero: DefaultLinger;
-	// negative: no waiting.
+	// Linger is how long the writer waits, after a log write, for the
+	// callers it released to queue their next calls, so that they share
+	// the next write (see doc.go). Zero: DefaultLinger; negative: no
+	// waiting.
 	Linger time.Duration
-	// MaxSize caps the size of the file in bytes; a disk commit that would
-	// grow it further fails (and the Store with it, see ErrFailed). Zero:
-	// no limit.
+	// LogSize is the size in bytes of the write-ahead log, rounded up to
+	// 4 KiB and kept within [MinLogSize, MaxLogSize]; the log is made this
+	// size, and an existing log of another size is remade once Open has
+	// applied it. Commit waits for a checkpoint when the log is full, and
+	// the records of the log that no checkpoint has applied yet are kept
+	// in memory too, so this bounds that memory. A Commit larger than a
+	// quarter of it bypasses the log. Zero: DefaultLogSize.
+	LogSize int64
+	// CheckpointBytes is how much of the log fills before a checkpoint
+	// applies it to the file (at most half the log). Zero:
+	// DefaultCheckpointBytes.
+	CheckpointBytes int64
+	// CheckpointInterval is the longest a commit stays only in the log
+	// while the Store is idle: a checkpoint runs this often if the log
+	// holds anything. Zero: DefaultCheckpointInterval.
+	CheckpointInterval time.Duration
+	// MaxSize caps the size of the store file in bytes; a checkpoint that
+	// would grow it further fails, and the Store with it (see ErrFailed).
+	// The commits acknowledged before stay in the log, and the next Open
+	// applies them, which needs the room. Zero: no limit.
 	MaxSize int64
 	// NoPreallocate stops the Store from writing zeros ahead of bbolt's
 	// pages (see doc.go), for file systems where overwriting a block costs
@@ -42,9 +60,11 @@ type Options struct {
 
 // Defaults for Options.
 const (
-	DefaultLockTimeout       = time.Second
-	DefaultMaxBatchMutations = 4096
-	DefaultLinger            = 200 * time.Microsecond
+	DefaultLockTimeout        = time.Second
+	DefaultMaxBatchMutations  = 4096
+	DefaultLinger             = 200 * time.Microsecond
+	DefaultCheckpointBytes    = 16 << 20
+	DefaultCheckpointInterval = time.Second
 )
 
 func (o Options) withDefaults() Options {
@@ -56,6 +76,13 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxBatchMutations <= 0 {
 		o.MaxBatchMutations = DefaultMaxBatchMutations
+	}
+	o.LogSize = logSizeFor(o)
+	if o.CheckpointBytes <= 0 {
+		o.CheckpointBytes = DefaultCheckpointBytes
+	}
+	if o.CheckpointInterval <= 0 {
+		o.CheckpointInterval = DefaultCheckpointInterval
 	}
 	return o
 }
@@ -74,21 +101,34 @@ func boltOptions(o Options, openFile func(string, int, os.FileMode) (*os.File, e
 	}
 }
 
-// Open opens the store file at path, creating it (and its directory, mode
-// 0700) if it does not exist. A new file has mode 0600 and is created under
-// a temporary name and linked into place once its format header is on disk,
-// so path never names a half-made store.
+// Open opens the store file at path and its write-ahead log (path followed
+// by "-wal"), creating them (and their directory, mode 0700) if the store
+// does not exist. New files have mode 0600; a new store file is created
+// under a temporary name and linked into place once its format header is
+// on disk, so path never names a half-made store, and a new log likewise.
 //
 // An existing file is checked before it is used: Open takes its lock
 // (waiting up to Options.LockTimeout, then failing with ErrInUse), proves
 // its page structure sound, checks the format header, runs bbolt's
-// consistency check and verifies the checksum of every record. A file that
-// is empty, is not a bbolt file, has the wrong magic or a newer format
-// version, or fails a check is reported with an error naming the path and
-// wrapping ErrNotStore, ErrNewerFormat or ErrCorrupt; such a file is never
-// written, truncated or replaced.
+// consistency check and verifies the checksum of every record. Then it
+// checks the log's header (it must belong to this store), reads the log
+// and replays every intact frame that no checkpoint applied, in order,
+// and applies them to the file in one transaction, so the log starts
+// empty. A damaged last frame is a write a crash cut short and is ignored;
+// a damaged frame followed by intact ones, a log that is missing although
+// the store was not closed cleanly, or a log of another store, is
+// corruption. A file that is empty, is not a bbolt file or a sadb log, has
+// the wrong magic or a newer format version, or fails a check is reported
+// with an error naming the path and wrapping ErrNotStore, ErrNewerFormat
+// or ErrCorrupt; such a file is never written, truncated or replaced, and
+// neither is the store or its log.
 //
-// The Store holds the file's lock until Close. The caller must Close it.
+// A store written by a sadbd without the log (format version 1) is
+// upgraded: it gets an identity and a log, and versions that know only
+// format 1 refuse it from then on.
+//
+// The Store holds the store file's lock until Close; the log is only ever
+// opened under it. The caller must Close the Store.
 func Open(path string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
 	switch _, err := os.Stat(path); {
@@ -103,7 +143,126 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newStore(db, file, path, opts), nil
+	s, err := recoverLog(db, file, path, opts)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// recoverLog opens the log of the checked store db (creating it if the
+// store was closed cleanly or never had one), replays it into the file and
+// starts the Store. On failure the caller closes db.
+func recoverLog(db *bbolt.DB, file *os.File, path string, opts Options) (*Store, error) {
+	var h header
+	if err := db.View(func(tx *bbolt.Tx) error { h = readHeader(tx); return nil }); err != nil {
+		return nil, fmt.Errorf("bolt: reading %s: %w", path, err)
+	}
+	lpath := logPath(path)
+	if h.version < logFormatVersion {
+		// Nothing made a log for this file: whatever is at the log's
+		// path is not one of ours.
+		switch _, err := os.Lstat(lpath); {
+		case err == nil:
+			return nil, fmt.Errorf("%w: %s is beside a store that has no log (format version %d)", ErrNotStore, lpath, h.version)
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("bolt: open %s: %w", lpath, err)
+		}
+		// Upgrade: an identity and a log state for a log made below,
+		// committed before the log exists (a crash in between leaves a
+		// cleanly closed version 2 store without a log, which gets one).
+		id, err := newStoreID()
+		if err != nil {
+			return nil, err
+		}
+		h.id, h.log = id, logState{seq: 1, pos: logDataStart}
+		if err := db.Update(func(tx *bbolt.Tx) error { return putLogHeader(tx, h.id, h.log) }); err != nil {
+			return nil, fmt.Errorf("bolt: upgrading %s: %w", path, err)
+		}
+	}
+	f, lh, err := openLog(lpath, h.id)
+	if errors.Is(err, fs.ErrNotExist) {
+		if h.log.open {
+			return nil, fmt.Errorf("%w: %s is missing, and the store was not closed cleanly: the commits the log held would be lost", ErrCorrupt, lpath)
+		}
+		if err := createLog(lpath, opts.LogSize, h.id); err != nil {
+			return nil, err
+		}
+		f, lh, err = openLog(lpath, h.id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	closeLog := true
+	defer func() {
+		if closeLog {
+			f.Close()
+		}
+	}()
+	if err := lockLog(f, lpath); err != nil {
+		return nil, err
+	}
+	img, err := readLog(f, lh.size, lpath)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := scanLog(img, h.log, &h.id, lpath)
+	if err != nil {
+		return nil, err
+	}
+	s := newStore(db, file, path, h.id, opts)
+	mt := newMemtable(0)
+	for _, fr := range rec.frames {
+		mt.apply(fr.payload, fr.commits)
+	}
+	// The log starts over at its first slot, empty: every frame on disk
+	// is numbered before rec.next (scanLog proved it).
+	if err := s.writeCheckpoint(mt.sorted(), logState{seq: rec.next, pos: logDataStart, open: true}); err != nil {
+		return nil, err
+	}
+	s.stats.recoveredCommits, s.stats.recoveredTorn = rec.commits, rec.torn
+	if lh.size != opts.LogSize {
+		f.Close()
+		closeLog = false
+		if err := createLog(lpath, opts.LogSize, h.id); err != nil {
+			return nil, err
+		}
+		if f, lh, err = openLog(lpath, h.id); err != nil {
+			return nil, err
+		}
+		closeLog = true
+		if err := lockLog(f, lpath); err != nil {
+			return nil, err
+		}
+	}
+	s.ckptMu.Lock()
+	s.preallocate()
+	s.ckptMu.Unlock()
+	closeLog = false
+	s.start(f, lh.size, rec.next)
+	return s, nil
+}
+
+// lockLog takes the lock of the log f at once: the Store holds the store
+// file's lock, so no sadbd holds the log's.
+func lockLog(f *os.File, path string) error {
+	if err := lockFile(f, 0); err != nil {
+		if errors.Is(err, errLockTimeout) {
+			return fmt.Errorf("%w: %s is locked", ErrInUse, path)
+		}
+		return fmt.Errorf("bolt: locking %s: %w", path, err)
+	}
+	return nil
+}
+
+// newStoreID returns a random store identity.
+func newStoreID() (storeID, error) {
+	var id storeID
+	if _, err := rand.Read(id[:]); err != nil {
+		return id, fmt.Errorf("bolt: making a store identity: %w", err)
+	}
+	return id, nil
 }
 
 // create makes a new store file at path. If another process creates path
@@ -123,11 +282,15 @@ func create(path string) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("bolt: creating %s: %w", path, err)
 	}
+	id, err := newStoreID()
+	if err != nil {
+		return err
+	}
 	db, err := bbolt.Open(name, 0o600, boltOptions(Options{}.withDefaults(), nil))
 	if err != nil {
 		return fmt.Errorf("bolt: creating %s: %w", path, err)
 	}
-	err = db.Update(writeHeader)
+	err = db.Update(func(tx *bbolt.Tx) error { return writeHeader(tx, id) })
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}

@@ -20,7 +20,8 @@ const (
 var zeros = make([]byte, 256<<10)
 
 // preallocator keeps written zeros ahead of bbolt's pages. It is used by
-// the committer goroutine only.
+// checkpoints (and the rare commit too large for the log), which the
+// Store's ckptMu serializes; its counters are safe to read concurrently.
 type preallocator struct {
 	file    *os.File // the file bbolt writes
 	maxSize int64    // Options.MaxSize
@@ -43,8 +44,8 @@ type preallocator struct {
 // than it needs.
 //
 // The zeros go above the high-water mark, where no meta page, reader or
-// freelist refers; preallocate runs between transactions, when the mark
-// cannot move. A crash leaves only zeros past the mark, which bbolt and
+// freelist refers; preallocate runs after a checkpoint, holding s.ckptMu,
+// when no other bbolt write transaction can move the mark. A crash leaves only zeros past the mark, which bbolt and
 // preflight ignore.
 func (s *Store) preallocate() {
 	p := &s.prealloc
@@ -81,11 +82,14 @@ func (s *Store) preallocate() {
 		// The device failed a flush: fail the Store as a failed commit
 		// would, rather than trust the next one.
 		p.off = true
-		s.q.mu.Lock()
-		if s.q.failed == nil {
-			s.q.failed = fmt.Errorf("%w: syncing %s: %w", ErrFailed, s.path, err)
+		err = fmt.Errorf("%w: syncing %s: %w", ErrFailed, s.path, err)
+		s.log.mu.Lock()
+		if s.log.failed == nil {
+			s.log.failed = err
 		}
-		s.q.mu.Unlock()
+		s.log.space.Broadcast()
+		s.log.mu.Unlock()
+		s.fail(err)
 		return
 	}
 	p.zeroed = to

@@ -16,28 +16,71 @@ type Stats struct {
 	CommitErrors uint64
 	// Mutations counts the mutations of the Commit calls that returned nil.
 	Mutations uint64
-	// Batches counts disk transactions that committed; Commits/Batches is
-	// the average number of calls one fsync'd transaction carried.
+	// Batches counts the group commits that succeeded: log frames written
+	// and synced (and the rare call too large for the log, committed to
+	// the file directly). Commits/Batches is the average number of calls
+	// one fdatasync carried.
 	Batches uint64
-	// BatchErrors counts disk transactions that failed.
+	// BatchErrors counts group commits that failed.
 	BatchErrors uint64
-	// QueueDepth is the number of Commit calls waiting for the committer at
+	// QueueDepth is the number of Commit calls waiting for the writer at
 	// the time of the snapshot.
 	QueueDepth int
-	// BatchCalls is the distribution of Commit calls per disk transaction.
+	// BatchCalls is the distribution of Commit calls per group commit.
 	BatchCalls Histogram
 	// CommitSeconds is the distribution of Commit latency as callers see it
-	// (waiting in the queue, then the disk transaction), in seconds.
+	// (waiting in the queue, waiting for log space if the log is full, then
+	// the log write and its fdatasync), in seconds.
 	CommitSeconds Histogram
-	// DiskSeconds is the distribution of the duration of one disk
-	// transaction, its writes and fsyncs included, in seconds.
+	// DiskSeconds is the distribution of the duration of one group commit:
+	// a log frame's write and fdatasync, in seconds.
 	DiskSeconds Histogram
+
+	// LogSyncs counts the fdatasyncs of the log: one per frame.
+	// (LogSyncs + 2*Checkpoints)/Commits is what a commit costs in
+	// fdatasyncs, bbolt's included.
+	LogSyncs uint64
+	// LogBytes counts the bytes written to the log, frame padding included.
+	LogBytes uint64
+	// LogSize is the capacity of the log in bytes (its file less the header
+	// block), and LogUsed the part of it that frames no checkpoint has
+	// applied yet hold.
+	LogSize, LogUsed int64
+	// LogRecords is the number of records held in memory because the log
+	// has them and the file does not yet.
+	LogRecords int
+	// LogWaits counts frames that waited for a checkpoint because the log
+	// was full (back-pressure on Commit), and LogWaitSeconds is the
+	// distribution of those waits.
+	LogWaits       uint64
+	LogWaitSeconds Histogram
+	// Checkpoints counts checkpoints that committed to the file, and
+	// CheckpointErrors those that failed (which fails the Store).
+	Checkpoints, CheckpointErrors uint64
+	// CheckpointRecords counts the records checkpoints wrote to the file: a
+	// record changed by several commits between two checkpoints is
+	// written once.
+	CheckpointRecords uint64
+	// CheckpointSeconds is the distribution of the duration of one
+	// checkpoint (its bbolt transaction with bbolt's two fdatasyncs).
+	CheckpointSeconds Histogram
+	// DirectCommits counts Commit calls too large for the log (more than
+	// a quarter of it), committed in a bbolt transaction of their own.
+	DirectCommits uint64
+	// RecoveredCommits is the number of Commit calls Open replayed from
+	// the log (a crash left them there), and RecoveredTornTail says
+	// whether Open ignored a damaged last frame: a log write that the
+	// crash cut short, so never acknowledged.
+	RecoveredCommits  int
+	RecoveredTornTail bool
+
 	// Preallocated counts the bytes of zeros written ahead of bbolt's
 	// pages, and PreallocSeconds is the distribution of the time each chunk
 	// took, its fsync included (see doc.go).
 	Preallocated    int64
 	PreallocSeconds Histogram
-	// PagesWritten counts the pages bbolt wrote, meta pages included.
+	// PagesWritten counts the pages bbolt wrote (checkpoints), meta pages
+	// included.
 	PagesWritten uint64
 	// FreePages is the number of free pages in the file (bbolt reuses them
 	// before it grows the file).
@@ -78,7 +121,8 @@ func newHistogram(scale float64, bounds ...uint64) *histogram {
 
 // latencyBounds span 50 µs to 10 s.
 var latencyBounds = []uint64{
-	uint64(50 * time.Microsecond), uint64(100 * time.Microsecond), uint64(250 * time.Microsecond),
+	uint64(50 * time.Microsecond), uint64(100 * time.Microsecond), uint64(150 * time.Microsecond),
+	uint64(200 * time.Microsecond), uint64(250 * time.Microsecond),
 	uint64(500 * time.Microsecond), uint64(time.Millisecond), uint64(2500 * time.Microsecond),
 	uint64(5 * time.Millisecond), uint64(10 * time.Millisecond), uint64(25 * time.Millisecond),
 	uint64(50 * time.Millisecond), uint64(100 * time.Millisecond), uint64(250 * time.Millisecond),
@@ -113,18 +157,29 @@ func (h *histogram) snapshot() Histogram {
 	return s
 }
 
-// counters are a Store's statistics, updated by Commit callers and the
-// committer.
+// counters are a Store's statistics, updated by Commit callers, the writer
+// and the checkpointer.
 type counters struct {
 	commits, commitErrors, mutations, batches, batchErrors atomic.Uint64
+	logSyncs, logBytes, logWaits                           atomic.Uint64
+	checkpoints, checkpointErrors, checkpointRecords       atomic.Uint64
+	directCommits                                          atomic.Uint64
 
-	batchCalls    *histogram
-	commitSeconds *histogram
-	diskSeconds   *histogram
+	batchCalls        *histogram
+	commitSeconds     *histogram
+	diskSeconds       *histogram
+	logWaitSeconds    *histogram
+	checkpointSeconds *histogram
+
+	// Set by Open before the Store is shared.
+	recoveredCommits int
+	recoveredTorn    bool
 }
 
 func (c *counters) init() {
 	c.batchCalls = newSizeHistogram()
 	c.commitSeconds = newLatencyHistogram()
 	c.diskSeconds = newLatencyHistogram()
+	c.logWaitSeconds = newLatencyHistogram()
+	c.checkpointSeconds = newLatencyHistogram()
 }
