@@ -82,7 +82,9 @@ func TestConformanceSmallLog(t *testing.T) {
 // crash: nothing is checkpointed by Close, all comes from the log.
 func TestConformanceCrash(t *testing.T) {
 	storagetest.Run(t,
-		func(t testing.TB) engine.Store { return openPath(t, filepath.Join(t.TempDir(), "sadb.db"), noCheckpoints) },
+		func(t testing.TB) engine.Store {
+			return openPath(t, filepath.Join(t.TempDir(), "sadb.db"), noCheckpoints)
+		},
 		func(t testing.TB, s engine.Store) engine.Store {
 			st := s.(*Store)
 			crash(t, st)

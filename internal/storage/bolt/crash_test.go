@@ -25,14 +25,37 @@ import (
 // The crash test runs this test binary again as a child that commits
 // records until it is killed. The environment selects the child's mode.
 const (
-	crashHelperEnv = "SADB_BOLT_CRASH_HELPER" // the store file
-	crashBaseEnv   = "SADB_BOLT_CRASH_BASE"   // the first record number
-	crashWorkers   = 8
+	crashHelperEnv  = "SADB_BOLT_CRASH_HELPER"  // the store file
+	crashBaseEnv    = "SADB_BOLT_CRASH_BASE"    // the first record number
+	crashStageEnv   = "SADB_BOLT_CRASH_STAGE"   // where the child asks to be killed
+	crashAfterEnv   = "SADB_BOLT_CRASH_AFTER"   // after how many passes there
+	crashLogSizeEnv = "SADB_BOLT_CRASH_LOGSIZE" // Options.LogSize
+	crashWorkers    = 8
 )
+
+// Kill stages. With a stage other than crashAnywhere, the child's hooks
+// print "kill STAGE" and stall when the Store passes that point for the
+// crashAfterEnv-th time, and the parent kills it at once; with
+// crashAnywhere the parent kills it after a random delay.
+const (
+	crashAnywhere = "anywhere"
+	crashTorn     = "torn"      // between the two halves of a frame's write
+	crashSynced   = "synced"    // a frame synced, its callers not yet told
+	crashApplied  = "applied"   // inside a checkpoint's transaction, before it commits
+	crashCommited = "committed" // a checkpoint committed, its log space not yet released
+)
+
+var crashStages = []string{crashAnywhere, crashTorn, crashSynced, crashApplied, crashCommited}
+
+// crashOptions are the Store options of the child and of the checks: a
+// small log, so that it wraps around and checkpoints run all the time.
+func crashOptions(logSize int64) Options {
+	return Options{LogSize: logSize, CheckpointBytes: logSize / 4, CheckpointInterval: 20 * time.Millisecond}
+}
 
 var (
 	crashSeed   = flag.Uint64("crash.seed", 1, "seed of TestCrash's kill times")
-	crashRounds = flag.Int("crash.rounds", 10, "kill -9 rounds of TestCrash")
+	crashRounds = flag.Int("crash.rounds", 20, "kill -9 rounds of TestCrash")
 )
 
 // crashValue is the value of record n of the given kind: a deterministic
@@ -83,7 +106,15 @@ func crashHelper() {
 	if err != nil {
 		fail("bad %s: %v", crashBaseEnv, err)
 	}
-	s, err := Open(os.Getenv(crashHelperEnv), Options{})
+	logSize, err := strconv.ParseInt(os.Getenv(crashLogSizeEnv), 10, 64)
+	if err != nil {
+		fail("bad %s: %v", crashLogSizeEnv, err)
+	}
+	after, err := strconv.Atoi(os.Getenv(crashAfterEnv))
+	if err != nil {
+		fail("bad %s: %v", crashAfterEnv, err)
+	}
+	s, err := Open(os.Getenv(crashHelperEnv), crashOptions(logSize))
 	if err != nil {
 		fail("%v", err)
 	}
@@ -92,6 +123,22 @@ func crashHelper() {
 		mu   sync.Mutex // guards stdout writes
 	)
 	next.Store(base)
+	stage := os.Getenv(crashStageEnv)
+	var passes atomic.Int64
+	hook := func(at string) {
+		if at == stage && passes.Add(1) == int64(after) {
+			mu.Lock()
+			os.Stdout.WriteString("kill " + at + "\n")
+			mu.Unlock()
+			time.Sleep(time.Minute) // the parent kills the child now
+		}
+	}
+	switch stage {
+	case crashTorn, crashSynced:
+		s.testHookFrame.Store(&hook)
+	case crashApplied, crashCommited:
+		s.testHookCheckpoint.Store(&hook)
+	}
 	os.Stdout.WriteString("ready\n")
 	for w := range uint64(crashWorkers) {
 		go func() {
@@ -114,11 +161,19 @@ func crashHelper() {
 	select {}
 }
 
-// TestCrash kills a committing child with SIGKILL at random moments, reusing
-// one file across rounds, and checks after each round that every
-// acknowledged commit is on disk whole, that every record on disk is whole
-// and came with the rest of its commit, and that no worker's meta record
-// went backwards.
+// TestCrash kills a committing child with SIGKILL, reusing one file across
+// rounds, and checks that every acknowledged commit is on disk whole, that
+// every record on disk is whole and came with the rest of its commit, and
+// that no worker's meta record went backwards, within a round or across
+// rounds. Each round kills the child at one of the kill stages: in the
+// middle of a log write (a torn frame), right after a frame's fdatasync,
+// inside a checkpoint's transaction, right after a checkpoint committed, or
+// at a random moment (often inside bbolt's own writes, since checkpoints run
+// all the time with the child's small log). Some rounds leave the crashed
+// store to the next child, which recovers it under load and may itself be
+// killed soon after; the check then covers both rounds. The log size
+// alternates between rounds, so Open also remakes the log after replaying
+// it.
 //
 // SIGKILL tests what a process crash leaves: the kernel keeps the writes the
 // process made. It does not test power loss, which needs the fsyncs; see
@@ -130,20 +185,40 @@ func TestCrash(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "crash.db")
 	rng := rand.New(rand.NewPCG(*crashSeed, 0x5adb))
 	t.Logf("seed %d (-crash.seed), %d rounds (-crash.rounds)", *crashSeed, *crashRounds)
+	acked := map[uint64][]uint64{}
+	lastMeta := map[uint64]uint64{}
 	for round := range *crashRounds {
 		base := uint64(round+1) * 1_000_000_000
+		stage := crashStages[round%len(crashStages)]
+		if round >= len(crashStages) {
+			stage = crashStages[rng.IntN(len(crashStages))]
+		}
+		logSize := int64(1+round%2) << 20
+		after := 1 + rng.IntN(150)
 		delay := time.Duration(20+rng.IntN(400)) * time.Millisecond
-		acked := runCrashChild(t, path, base, delay)
-		checkCrashedStore(t, path, round, base, acked)
+		got := runCrashChild(t, path, base, stage, after, logSize, delay)
+		for w, ns := range got {
+			acked[w] = append(acked[w], ns...)
+		}
+		if round < *crashRounds-1 && rng.IntN(3) == 0 {
+			t.Logf("round %d: killed at %s; the next child recovers", round, stage)
+			continue
+		}
+		checkCrashedStore(t, path, round, stage, base, logSize, acked, lastMeta)
+		clear(acked)
 	}
 }
 
-// runCrashChild runs the child until delay after it is ready, kills it and
-// returns the commits it acknowledged, by worker.
-func runCrashChild(t *testing.T, path string, base uint64, delay time.Duration) map[uint64][]uint64 {
+// runCrashChild runs the child until it asks to be killed at stage (or,
+// for crashAnywhere, until delay after it is ready), kills it and returns
+// the commits it acknowledged, by worker.
+func runCrashChild(t *testing.T, path string, base uint64, stage string, after int, logSize int64, delay time.Duration) map[uint64][]uint64 {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashHelperEnv+"="+path, crashBaseEnv+"="+strconv.FormatUint(base, 10))
+	cmd.Env = append(os.Environ(),
+		crashHelperEnv+"="+path, crashBaseEnv+"="+strconv.FormatUint(base, 10),
+		crashStageEnv+"="+stage, crashAfterEnv+"="+strconv.Itoa(after),
+		crashLogSizeEnv+"="+strconv.FormatInt(logSize, 10))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
@@ -154,14 +229,19 @@ func runCrashChild(t *testing.T, path string, base uint64, delay time.Duration) 
 		t.Fatal(err)
 	}
 	ready := make(chan struct{})
+	killNow := make(chan struct{})
 	acked := map[uint64][]uint64{}
 	readDone := make(chan error, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			line := sc.Text()
-			if line == "ready" {
+			switch {
+			case line == "ready":
 				close(ready)
+				continue
+			case strings.HasPrefix(line, "kill "):
+				close(killNow)
 				continue
 			}
 			w, n, ok := strings.Cut(line, " ")
@@ -184,7 +264,17 @@ func runCrashChild(t *testing.T, path string, base uint64, delay time.Duration) 
 		cmd.Wait()
 		t.Fatalf("the child never became ready: %s", stderr.String())
 	}
-	time.Sleep(delay)
+	if stage == crashAnywhere {
+		time.Sleep(delay)
+	} else {
+		select {
+		case <-killNow:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("the child never reached stage %s: %s", stage, stderr.String())
+		}
+	}
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -196,13 +286,18 @@ func runCrashChild(t *testing.T, path string, base uint64, delay time.Duration) 
 	return acked
 }
 
-func checkCrashedStore(t *testing.T, path string, round int, base uint64, acked map[uint64][]uint64) {
+// checkCrashedStore opens the store a child left and checks it against the
+// commits acknowledged since the last check, and the meta records against
+// those the last check saw (updated here). It leaves the store as a crash
+// would, with nothing checkpointed after Open.
+func checkCrashedStore(t *testing.T, path string, round int, stage string, base uint64, logSize int64, acked map[uint64][]uint64, lastMeta map[uint64]uint64) {
 	t.Helper()
-	s, err := Open(path, Options{})
+	s, err := Open(path, crashOptions(logSize))
 	if err != nil {
-		t.Fatalf("round %d: reopening after the kill: %v", round, err)
+		t.Fatalf("round %d (killed at %s): reopening after the kill: %v", round, stage, err)
 	}
-	defer s.Close()
+	defer crash(t, s)
+	st := s.Stats()
 	present := map[engine.RecordKind]map[uint64][]byte{}
 	for _, k := range storagetest.Kinds {
 		present[k] = map[uint64][]byte{}
@@ -245,6 +340,10 @@ func checkCrashedStore(t *testing.T, path string, round int, base uint64, acked 
 		if got < last {
 			t.Fatalf("round %d: worker %d's meta record says %d, older than its acknowledged %d", round, w, got, last)
 		}
+		if got < lastMeta[w] {
+			t.Fatalf("round %d: worker %d's meta record says %d, older than the %d an earlier round left", round, w, got, lastMeta[w])
+		}
+		lastMeta[w] = got
 		if _, ok := present[engine.RecordSAContext][got]; !ok {
 			t.Fatalf("round %d: worker %d's meta record names commit %d, which is missing", round, w, got)
 		}
@@ -254,8 +353,12 @@ func checkCrashedStore(t *testing.T, path string, round int, base uint64, acked 
 			inRound++
 		}
 	}
-	t.Logf("round %d: %d commits acknowledged, %d on disk (%d records in all)", round, total, inRound, len(present[engine.RecordSAContext]))
+	t.Logf("round %d (killed at %s, %d MiB log): %d commits acknowledged, %d on disk; Open replayed %d calls (torn tail: %v); %d records in all",
+		round, stage, logSize>>20, total, inRound, st.RecoveredCommits, st.RecoveredTornTail, len(present[engine.RecordSAContext]))
 	if total == 0 {
 		t.Errorf("round %d: the child acknowledged no commit before the kill", round)
+	}
+	if stage == crashTorn && !st.RecoveredTornTail {
+		t.Errorf("round %d: killed in the middle of a frame's write, but Open found no torn tail", round)
 	}
 }

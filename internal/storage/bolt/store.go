@@ -436,6 +436,11 @@ func (s *Store) writeFrame(batch []*request, payload int) error {
 		l.active.apply(r.rec, 1)
 	}
 	l.head, l.next = pos+n, s.seq
+	if l.head == s.logSize {
+		// The next frame goes to the first slot; the log state that a
+		// checkpoint records says so.
+		l.head = logDataStart
+	}
 	l.used += claim
 	used := l.used
 	l.mu.Unlock()

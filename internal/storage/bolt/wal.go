@@ -359,8 +359,9 @@ type recovery struct {
 	frames  []frame // the frames to replay, in order
 	commits int     // the Commit calls they hold
 	next    uint64  // the sequence number of the next frame
-	// torn is set if the log ended in a damaged frame that nothing intact
-	// follows: a write that a crash cut short, never acknowledged.
+	// torn is set if the log ends in the header of the next frame with
+	// the rest of it damaged, and nothing intact follows: a write that a
+	// crash cut short, never acknowledged.
 	torn bool
 }
 
@@ -380,6 +381,9 @@ type recovery struct {
 // torn tail of an interrupted write and is ignored.
 func scanLog(img []byte, st logState, id *storeID, path string) (*recovery, error) {
 	size := int64(len(img))
+	if st.pos == size {
+		st.pos = logDataStart // the frame before ended at the end of the log
+	}
 	if st.pos < logDataStart || st.pos >= size || st.pos%logBlock != 0 {
 		return nil, fmt.Errorf("%w: %s: the store expects log frame %d at offset %d, outside the log's %d bytes", ErrCorrupt, path, st.seq, st.pos, size)
 	}
@@ -436,8 +440,18 @@ func scanLog(img []byte, st logState, id *storeID, path string) (*recovery, erro
 		return nil, fmt.Errorf("%w: %s: log frame %d at offset %d %s, but frame %d at offset %d is intact: commits acknowledged after the damage would be lost, so the store refuses to open",
 			ErrCorrupt, path, rec.next, pos, what, f.seq, f.pos)
 	}
-	rec.torn = stop == frameDamaged
+	// A torn write leaves the frame's header (the first thing written) and
+	// not all of the rest; anything else where the scan stopped is what an
+	// earlier pass of the writer left, such as the middle of a longer frame.
+	rec.torn = stop == frameDamaged && (tornAt(img, pos, rec.next) || tornAt(img, logDataStart, rec.next))
 	return rec, nil
+}
+
+// tornAt reports whether the log image img holds, at pos, the header of a
+// frame numbered seq.
+func tornAt(img []byte, pos int64, seq uint64) bool {
+	return pos+frameHeaderSize <= int64(len(img)) &&
+		binary.LittleEndian.Uint32(img[pos:]) == frameMagic && binary.LittleEndian.Uint64(img[pos+16:]) == seq
 }
 
 // readLog reads the whole log file f of the given size.

@@ -622,3 +622,32 @@ func TestSyncsPerCommit(t *testing.T) {
 }
 
 func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+// TestLogFrameEndsAtEnd fills the log to its last block exactly, so that
+// the head is the end of the file when a checkpoint records where replay
+// resumes: replay must find the next frame at the first slot.
+func TestLogFrameEndsAtEnd(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sadb.db")
+	o := Options{LogSize: MinLogSize, CheckpointInterval: time.Hour}
+	s := openPath(t, path, o)
+	blocks := int((MinLogSize - logDataStart) / logBlock)
+	commitSeries(t, s, 0, blocks) // one block each
+	if err := s.checkpoint(false); err != nil {
+		t.Fatal(err)
+	}
+	crash(t, s)
+	s = openPath(t, path, o)
+	checkSeries(t, s, blocks)
+	// And once more with frames after the wrap left in the log.
+	commitSeries(t, s, blocks, blocks)
+	if err := s.checkpoint(false); err != nil {
+		t.Fatal(err)
+	}
+	commitSeries(t, s, 2*blocks, 5)
+	crash(t, s)
+	s = openPath(t, path, o)
+	if st := s.Stats(); st.RecoveredCommits != 5 {
+		t.Errorf("Open replayed %d calls, want 5", st.RecoveredCommits)
+	}
+	checkSeries(t, s, 2*blocks+5)
+}
