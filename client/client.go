@@ -34,6 +34,12 @@ import (
 // maxPage mirrors the server's page limit: enumeration asks in pieces.
 const maxPage = 1024
 
+// Flow-control windows, the server's (rpcserver.StreamWindow, ConnWindow).
+const (
+	streamWindow = 1 << 20
+	connWindow   = 4 << 20
+)
+
 // Option configures Open.
 type Option func(*options)
 
@@ -74,6 +80,10 @@ func dial(target string, o *options) (*grpc.ClientConn, error) {
 	dopts := []grpc.DialOption{
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20), grpc.MaxCallSendMsgSize(16<<20)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		// Static windows, as the server's (rpcserver.ServerOptions): no
+		// bandwidth-estimation PING for every reply.
+		grpc.WithStaticStreamWindowSize(streamWindow),
+		grpc.WithStaticConnWindowSize(connWindow),
 	}
 	switch {
 	case strings.HasPrefix(target, "unix://"):

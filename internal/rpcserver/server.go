@@ -65,11 +65,24 @@ func New(eng *engine.Engine, opts Options) *Server {
 // Register adds the service to g.
 func (s *Server) Register(g *grpc.Server) { pb.RegisterSADBServer(g, s) }
 
+// Flow-control windows. They are static: with gRPC's dynamic windows each
+// side sends a bandwidth-estimation PING on nearly every message it
+// receives when calls are small and answered one at a time, as they are
+// here, which doubles the frames and the write system calls. The sizes
+// pass a whole enumeration page without waiting for a window update, and
+// stay below the 16 MiB that dynamic windows may grow to.
+const (
+	StreamWindow = 1 << 20
+	ConnWindow   = 4 << 20
+)
+
 // ServerOptions are the gRPC options sadbd uses with this service.
 func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.MaxSendMsgSize(MaxMessageSize),
+		grpc.StaticStreamWindowSize(StreamWindow),
+		grpc.StaticConnWindowSize(ConnWindow),
 	}
 }
 
@@ -81,19 +94,44 @@ func (s *Server) Sessions() int {
 }
 
 // rpcSession is one Session stream.
+//
+// Its goroutines: the handler's runs recvLoop, which answers Open and Close
+// itself and hands every other call to a worker. Workers are started on
+// demand, up to maxInflight, and stay for the life of the stream, so that a
+// client making one call at a time is served by one goroutine whose stack
+// has already grown, rather than by a new goroutine per call. Messages to
+// the client (replies from the workers and recvLoop, changes and key
+// notifications from the engine's goroutines) are sent directly by the
+// goroutine that has them, one at a time.
 type rpcSession struct {
 	srv    *Server
 	stream pb.SADB_SessionServer
 	tok    wfp.Token
 
-	out  chan *pb.ServerMessage // to the sender goroutine
-	done chan struct{}          // closed when the stream ends
+	out struct {
+		mu sync.Mutex // guards the fields below and stream.Send
+		// closed is set when the handler is about to return: nothing may
+		// be sent after that.
+		closed bool // +checklocks:mu
+		// err is the first failure to send; later sends give up at once.
+		err error // +checklocks:mu
+	}
 
 	mu  sync.Mutex // guards api
-	api wfp.API    // nil until Open succeeds
+	api wfp.API    // +checklocks:mu; nil until Open succeeds
 
-	inflight chan struct{} // semaphore
-	calls    sync.WaitGroup
+	// work hands a call to an idle worker; recvLoop closes it when the
+	// stream ends, which stops the workers.
+	work    chan job
+	workers int            // workers started; used by recvLoop only
+	calls   sync.WaitGroup // calls handed to workers and not yet answered
+	running sync.WaitGroup // workers that have not returned
+}
+
+// job is a call for a worker, with the session it runs on.
+type job struct {
+	api wfp.API
+	c   *pb.Call
 }
 
 // Session serves one WFP session.
@@ -102,24 +140,24 @@ func (s *Server) Session(stream pb.SADB_SessionServer) error {
 	if !ok {
 		return status.Error(codes.Unauthenticated, "sadbd: the caller is not authenticated")
 	}
-	rs := &rpcSession{srv: s, stream: stream, tok: tok, out: make(chan *pb.ServerMessage, 256),
-		done: make(chan struct{}), inflight: make(chan struct{}, maxInflight)}
+	rs := &rpcSession{srv: s, stream: stream, tok: tok, work: make(chan job)}
 	s.mu.Lock()
 	s.sessions[rs] = struct{}{}
 	s.mu.Unlock()
 	s.wg.Add(1)
 	defer s.wg.Done()
 
-	sendErr := make(chan error, 1)
-	go func() { sendErr <- rs.sendLoop() }()
-
 	err := rs.recvLoop()
+	close(rs.work)
 	rs.calls.Wait()
 	rs.closeAPI() // the stream ended: the session ends, as on RPC rundown
-	close(rs.done)
-	if serr := <-sendErr; err == nil {
-		err = serr
+	rs.running.Wait()
+	rs.out.mu.Lock()
+	rs.out.closed = true
+	if err == nil {
+		err = rs.out.err
 	}
+	rs.out.mu.Unlock()
 	s.mu.Lock()
 	delete(s.sessions, rs)
 	s.mu.Unlock()
@@ -163,52 +201,50 @@ func (rs *rpcSession) recvLoop() error {
 			rs.reply(&pb.Reply{Id: c.Id, Status: uint32(wfp.ErrorInvalidHandle), Detail: "no session is open on this stream; Open first"})
 			continue
 		}
+		rs.calls.Add(1)
+		j := job{api: api, c: c}
 		select {
-		case rs.inflight <- struct{}{}:
+		case rs.work <- j: // an idle worker took it
+			continue
+		default:
+		}
+		if rs.workers < maxInflight {
+			rs.workers++
+			rs.running.Add(1)
+			go rs.worker(j)
+			continue
+		}
+		select { // every worker is busy: wait for one
+		case rs.work <- j:
 		case <-ctx.Done():
+			rs.calls.Done()
 			return ctx.Err()
 		}
-		rs.calls.Add(1)
-		go func() {
-			defer rs.calls.Done()
-			defer func() { <-rs.inflight }()
-			rs.dispatch(api, c)
-		}()
 	}
 }
 
-func (rs *rpcSession) sendLoop() error {
-	for {
-		select {
-		case m := <-rs.out:
-			if err := rs.stream.Send(m); err != nil {
-				return err
-			}
-		case <-rs.done:
-			for { // flush what is queued
-				select {
-				case m := <-rs.out:
-					if err := rs.stream.Send(m); err != nil {
-						return err
-					}
-				default:
-					return nil
-				}
-			}
-		}
+// worker runs j, then every call handed to it, until the stream ends.
+func (rs *rpcSession) worker(j job) {
+	defer rs.running.Done()
+	for ok := true; ok; j, ok = <-rs.work {
+		rs.dispatch(j.api, j.c)
+		rs.calls.Done()
 	}
 }
 
-// send queues a message for the client; it gives up when the stream ends.
+// send sends a message to the client. It reports false, without waiting,
+// once the stream has ended or a send has failed.
 func (rs *rpcSession) send(m *pb.ServerMessage) bool {
-	select {
-	case rs.out <- m:
-		return true
-	case <-rs.done:
-		return false
-	case <-rs.stream.Context().Done():
+	rs.out.mu.Lock()
+	defer rs.out.mu.Unlock()
+	if rs.out.closed || rs.out.err != nil {
 		return false
 	}
+	if err := rs.stream.Send(m); err != nil {
+		rs.out.err = err
+		return false
+	}
+	return true
 }
 
 func (rs *rpcSession) reply(r *pb.Reply) {
