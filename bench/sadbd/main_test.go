@@ -1,0 +1,57 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"regexp"
+	"strconv"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	// The bench re-executes its binary as the daemon; under test that
+	// binary is the test binary.
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		os.Exit(serve(os.Args[2:]))
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// A short run of every measurement prints every figure, each positive.
+func TestBenchPrintsFigures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts sadbd five times")
+	}
+	var out bytes.Buffer
+	args := []string{"-run", "fsync,throughput,restart", "-clients", "2", "-duration", "300ms", "-warmup", "100ms",
+		"-contexts", "300", "-rounds", "1", "-dir", t.TempDir(), "-memory-store", "-in-process-store", "-shared-conn"}
+	if code := run(args, &out); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out.String())
+	}
+	t.Log("\n" + out.String())
+	for _, re := range []string{
+		`fsync .* p50 (\d+)`,
+		`rpc +durable/1conn +2 clients: +(\d+) SA contexts/s`,
+		`rpc +no store/1conn +2 clients: +(\d+) SA contexts/s`,
+		`in-process +2 goroutines: +(\d+) SA contexts/s`,
+		`in-process durable +2 goroutines: +(\d+) SA contexts/s`,
+		`store +[\d.]+ commits per disk transaction, (\d+) disk transactions/s`,
+		`syscalls +per SA context: sadbd [\d.]+ reads, ([\d.]+) writes`,
+		`restart +round 1: serving .* (\d+) SA contexts; RSS`,
+		`ratio +RPC durable / in-process: ([\d.]+)`,
+	} {
+		m := regexp.MustCompile(re).FindStringSubmatch(out.String())
+		if m == nil {
+			t.Errorf("no line matches %q", re)
+			continue
+		}
+		if v, err := strconv.ParseFloat(m[1], 64); err != nil || v <= 0 {
+			t.Errorf("%q: figure %q is not positive", re, m[1])
+		}
+	}
+	if !regexp.MustCompile(`restart +round 1: .* 300 SA contexts;`).MatchString(out.String()) {
+		t.Error("the restarted daemon did not load the 300 contexts the bench stored")
+	}
+}
