@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -12,9 +13,10 @@ import (
 	"github.com/sadb-dev/sadb/internal/daemon/daemontest"
 )
 
-// sadbd refuses to start on a damaged store: it exits 1 with a message
-// that names the file and what is wrong with it, does not serve, and
-// leaves the file exactly as it was (contents and modification time).
+// sadbd refuses to start on a damaged store (the bbolt file, or its
+// write-ahead log): it exits 1 with a message that names the file and what
+// is wrong with it, does not serve, and leaves both files exactly as they
+// were (contents and modification times).
 func TestCorruptStoreRefused(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds sadbd")
@@ -23,10 +25,12 @@ func TestCorruptStoreRefused(t *testing.T) {
 	page := os.Getpagesize()
 	for _, tc := range []struct {
 		name   string
-		damage func(t *testing.T, b []byte) []byte
-		want   string // in the message
+		crash  bool // kill sadbd instead of stopping it, so the log is not empty
+		file   string
+		damage func(t *testing.T, b []byte) []byte // nil: remove the file
+		want   string                              // in the message
 	}{
-		{"RecordByte", func(t *testing.T, b []byte) []byte {
+		{"RecordByte", false, "", func(t *testing.T, b []byte) []byte {
 			// Every copy of a record (bbolt may keep stale ones in free
 			// pages): one of them is live.
 			n := 0
@@ -44,7 +48,7 @@ func TestCorruptStoreRefused(t *testing.T) {
 			}
 			return b
 		}, "store is corrupt"},
-		{"MetaPages", func(_ *testing.T, b []byte) []byte {
+		{"MetaPages", false, "", func(_ *testing.T, b []byte) []byte {
 			for _, off := range []int{0, page} {
 				for i := 40; i < 64; i++ { // the root bucket and freelist page ids
 					b[off+i] ^= 0xFF
@@ -52,7 +56,7 @@ func TestCorruptStoreRefused(t *testing.T) {
 			}
 			return b
 		}, "store is corrupt"},
-		{"Truncated", func(_ *testing.T, b []byte) []byte {
+		{"Truncated", false, "", func(_ *testing.T, b []byte) []byte {
 			// Cut the last page bbolt uses in half (the file goes on past
 			// it with preallocated zeros). A meta page holds the high-water
 			// mark at offset 56: page header 16, magic, version, page size
@@ -60,38 +64,63 @@ func TestCorruptStoreRefused(t *testing.T) {
 			hwm := max(binary.LittleEndian.Uint64(b[56:]), binary.LittleEndian.Uint64(b[page+56:]))
 			return b[:(int(hwm)-1)*page+page/2]
 		}, "store is corrupt"},
-		{"NotAStore", func(_ *testing.T, b []byte) []byte {
+		{"NotAStore", false, "", func(_ *testing.T, b []byte) []byte {
 			return bytes.Repeat([]byte("not a bbolt file\n"), 1000)
 		}, "not created by sadbd"},
+		{"LogHeader", false, "-wal", func(_ *testing.T, b []byte) []byte {
+			b[40] ^= 0xFF // in the store's identity
+			return b
+		}, "store is corrupt"},
+		{"LogMissingAfterCrash", true, "-wal", nil, "store is corrupt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := newConfig(t)
-			p := daemontest.StartTB(t, bin, cfg)
-			admin := openAPI(t, p.Target(), 0)
+			srv := daemontest.StartTB(t, bin, cfg)
+			admin := openAPI(t, srv.Target(), 0)
 			pl := addFilters(t, admin)
 			for i := range 20 {
 				pl.mustPlumb(t, admin, byte(i))
 			}
 			admin.FwpmEngineClose0()
-			if code, err := p.Term(30 * time.Second); err != nil || code != 0 {
+			if tc.crash {
+				if err := srv.Kill(); err != nil {
+					t.Fatal(err)
+				}
+			} else if code, err := srv.Term(30 * time.Second); err != nil || code != 0 {
 				t.Fatalf("sadbd exited with %d, %v", code, err)
 			}
 
-			b, err := os.ReadFile(cfg.Store)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b = tc.damage(t, b)
-			if err := os.WriteFile(cfg.Store, b, 0o600); err != nil {
-				t.Fatal(err)
+			damaged := cfg.Store + tc.file
+			if tc.damage == nil {
+				if err := os.Remove(damaged); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				b, err := os.ReadFile(damaged)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(damaged, tc.damage(t, b), 0o600); err != nil {
+					t.Fatal(err)
+				}
 			}
 			old := time.Now().Add(-time.Hour).Truncate(time.Second)
-			if err := os.Chtimes(cfg.Store, old, old); err != nil {
-				t.Fatal(err)
+			before := map[string][32]byte{}
+			for _, f := range []string{cfg.Store, cfg.Store + "-wal"} {
+				b, err := os.ReadFile(f)
+				if os.IsNotExist(err) && f == damaged {
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				before[f] = sha256.Sum256(b)
+				if err := os.Chtimes(f, old, old); err != nil {
+					t.Fatal(err)
+				}
 			}
-			before := sha256.Sum256(b)
 
-			p, err = daemontest.Start(bin, cfg)
+			p, err := daemontest.Start(bin, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,19 +139,26 @@ func TestCorruptStoreRefused(t *testing.T) {
 			if strings.Contains(log, "listening") {
 				t.Errorf("sadbd listened on a damaged store:\n%s", log)
 			}
-			if _, err := os.Stat(cfg.Socket); !os.IsNotExist(err) {
-				t.Errorf("the socket exists after a refused start: %v", err)
+			// (A killed sadbd leaves its socket file behind.)
+			if c, err := net.Dial("unix", cfg.Socket); err == nil {
+				c.Close()
+				t.Error("something accepts on the socket after a refused start")
 			}
 
-			after, err := os.ReadFile(cfg.Store)
-			if err != nil {
-				t.Fatal(err)
+			for f, sum := range before {
+				after, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sha256.Sum256(after) != sum {
+					t.Errorf("sadbd changed %s", f)
+				}
+				if st, err := os.Stat(f); err != nil || !st.ModTime().Equal(old) {
+					t.Errorf("%s modified at %v, %v; want %v", f, st.ModTime(), err, old)
+				}
 			}
-			if sha256.Sum256(after) != before {
-				t.Error("sadbd changed the damaged store")
-			}
-			if st, err := os.Stat(cfg.Store); err != nil || !st.ModTime().Equal(old) {
-				t.Errorf("the damaged store's modification time: %v, %v; want %v", st.ModTime(), err, old)
+			if _, err := os.Stat(damaged); tc.damage == nil && !os.IsNotExist(err) {
+				t.Errorf("sadbd made a new %s: %v", damaged, err)
 			}
 		})
 	}

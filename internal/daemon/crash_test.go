@@ -16,6 +16,7 @@ import (
 	"github.com/sadb-dev/sadb/client"
 	"github.com/sadb-dev/sadb/conformance"
 	"github.com/sadb-dev/sadb/internal/daemon/daemontest"
+	"github.com/sadb-dev/sadb/internal/storage/bolt"
 	"github.com/sadb-dev/sadb/wfp"
 )
 
@@ -256,6 +257,21 @@ func TestCrashRecovery(t *testing.T) {
 		admin.FwpmEngineClose0()
 		total += calls
 		t.Logf("round %d: killed %v after the clients started, %d calls acknowledged, a transaction open: %v", round, delay, calls, txn != nil)
+	}
+
+	// The last crash left commits in the write-ahead log for Open to
+	// replay (sadbd replayed the earlier rounds' itself).
+	st, err := bolt.Open(cfg.Store, bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := st.Stats(); s.RecoveredCommits == 0 {
+		t.Error("the store's log held no commits after a kill: the crashes did not exercise recovery")
+	} else {
+		t.Logf("after the last kill the log held %d commits (torn tail: %v)", s.RecoveredCommits, s.RecoveredTornTail)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
 	}
 
 	p := daemontest.StartTB(t, bin, cfg)

@@ -20,8 +20,9 @@ import (
 // call waits for it: new sessions are refused at once, on a new connection
 // and on an existing one; after the grace period the sessions end, which
 // aborts the transaction and lets the waiting call complete (it is durable
-// though its reply cannot be delivered); the store is closed cleanly and
-// sadbd exits 0. After a restart nothing of the transaction is there.
+// though its reply cannot be delivered); the store is closed cleanly (the
+// next Open replays nothing from its log) and sadbd exits 0. After a
+// restart nothing of the transaction is there.
 func TestGracefulShutdown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds sadbd")
@@ -163,11 +164,14 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 	}
 
-	// The file is closed and unlocked: it opens at once and passes every
-	// check of Open.
+	// The store is closed cleanly and unlocked: it opens at once, passes
+	// every check of Open, and its log holds nothing to replay.
 	st, err := bolt.Open(cfg.Store, bolt.Options{LockTimeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("the store after a clean shutdown: %v", err)
+	}
+	if s := st.Stats(); s.RecoveredCommits != 0 || s.RecoveredTornTail {
+		t.Errorf("opening the store after a clean shutdown replayed %d commits from the log (torn tail: %v)", s.RecoveredCommits, s.RecoveredTornTail)
 	}
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
