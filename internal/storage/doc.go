@@ -4,8 +4,10 @@
 //
 // # What the tree owns
 //
-//   - bolt: the default store, one bbolt file with group commit. This is
-//     what sadbd opens at start and closes at shutdown.
+//   - bolt: the default store, one bbolt file with a write-ahead log
+//     beside it: a commit is one group-committed log write and fdatasync,
+//     and checkpoints apply the log to the file. This is what sadbd opens
+//     at start and closes at shutdown.
 //   - mem: an in-memory store with the same semantics and no disk, for
 //     tests of the engine's persistence and restart logic; it can be told
 //     to fail commits.

@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -451,13 +452,11 @@ func (s *Store) writeFrame(batch []*request, payload int) error {
 }
 
 // writeLog writes frame b at offset pos of the log, in two parts around
-// the test hook if one is set.
+// the test hook if one is set: the header and the first half of the
+// payload, then the rest.
 func (s *Store) writeLog(b []byte, pos int64) error {
 	if h := s.testHookFrame.Load(); h != nil {
-		half := len(b) / 2 / logBlock * logBlock
-		if half == 0 {
-			half = len(b) / 2
-		}
+		half := frameHeaderSize + int(binary.LittleEndian.Uint32(b[8:]))/2
 		if _, err := s.logFile.WriteAt(b[:half], pos); err != nil {
 			return err
 		}
