@@ -2,7 +2,9 @@ package engine
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/sadb-dev/sadb/wfp"
@@ -280,7 +282,7 @@ func (e *Engine) persist(tx *txn) error {
 
 // load rebuilds the engine from the store.
 func (e *Engine) load() error {
-	var ctxs []*saCtx
+	dec := newCtxDecoder(runtime.GOMAXPROCS(0))
 	err := e.store.Load(func(kind RecordKind, key uint64, value []byte) error {
 		switch kind {
 		case RecordMeta:
@@ -307,11 +309,7 @@ func (e *Engine) load() error {
 				e.filters.next.Store(max(e.filters.next.Load(), c.NextFilter))
 			}
 		case RecordSAContext:
-			c, err := decodeCtx(value)
-			if err != nil {
-				return fmt.Errorf("SA context %d: %w", key, err)
-			}
-			ctxs = append(ctxs, c)
+			return dec.add(key, value)
 		case RecordFilter:
 			var r filterRecord
 			if err := json.Unmarshal(value, &r); err != nil || r.Filter == nil {
@@ -330,6 +328,10 @@ func (e *Engine) load() error {
 		}
 		return nil
 	})
+	ctxs, derr := dec.finish()
+	if derr != nil && (err == nil || errors.Is(err, errLoadStopped)) {
+		err = derr
+	}
 	if err != nil {
 		return fmt.Errorf("engine: loading the store: %w", err)
 	}

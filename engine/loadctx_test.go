@@ -1,0 +1,170 @@
+package engine
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	gocmp "github.com/google/go-cmp/cmp"
+
+	"github.com/sadb-dev/sadb/wfp"
+)
+
+// mapStore is a Store in a map, with no durability, for load tests.
+type mapStore struct {
+	mu   sync.Mutex                       // guards recs
+	recs map[RecordKind]map[uint64][]byte // +checklocks:mu
+}
+
+var _ Store = (*mapStore)(nil)
+
+func newMapStore() *mapStore { return &mapStore{recs: map[RecordKind]map[uint64][]byte{}} }
+
+func (s *mapStore) Commit(muts []Mutation) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range muts {
+		if s.recs[m.Kind] == nil {
+			s.recs[m.Kind] = map[uint64][]byte{}
+		}
+		if m.Value == nil {
+			delete(s.recs[m.Kind], m.Key)
+		} else {
+			s.recs[m.Kind][m.Key] = slices.Clone(m.Value)
+		}
+	}
+	return nil
+}
+
+func (s *mapStore) Load(fn func(RecordKind, uint64, []byte) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, kind := range slices.Sorted(maps.Keys(s.recs)) {
+		for _, key := range slices.Sorted(maps.Keys(s.recs[kind])) {
+			if err := fn(kind, key, slices.Clone(s.recs[kind][key])); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// contexts returns every SA context, by id.
+func contexts(tb testing.TB, api wfp.API) map[uint64]*wfp.IPsecSAContext1 {
+	tb.Helper()
+	h, err := api.IPsecSaContextCreateEnumHandle0(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer api.IPsecSaContextDestroyEnumHandle0(h)
+	out := map[uint64]*wfp.IPsecSAContext1{}
+	for {
+		page, err := api.IPsecSaContextEnum1(h, 1000)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, sc := range page {
+			out[sc.SAContextID] = sc
+		}
+		if len(page) < 1000 {
+			return out
+		}
+	}
+}
+
+// An engine loaded from a store holds the contexts that were stored, in
+// several decoder batches, whatever the number of decoding goroutines.
+func TestLoadManyContexts(t *testing.T) {
+	st := newMapStore()
+	e, _ := newTestEngine(t, Options{Store: st})
+	api := openAdmin(t, e)
+	p := newPlumb(t, api)
+	n := 3*ctxBatchSize + 7
+	ids := fill(t, p, n)
+	// Contexts at every step, not just fully plumbed ones.
+	tr := p.outTraffic
+	created, _, err := api.IPsecSaContextCreate1(&tr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := api.IPsecSaContextDeleteById0(ids[5]); err != nil {
+		t.Fatal(err)
+	}
+	want := contexts(t, api)
+	if len(want) != n {
+		t.Fatalf("%d contexts before the reload, want %d", len(want), n)
+	}
+	if want[created].State != wfp.SAContextCreated {
+		t.Fatalf("context %d is %v", created, want[created].State)
+	}
+	e.Close()
+
+	e2, _ := newTestEngine(t, Options{Store: st})
+	got := contexts(t, openAdmin(t, e2))
+	if diff := gocmp.Diff(want, got); diff != "" {
+		t.Errorf("contexts after the reload (-before +after):\n%s", diff)
+	}
+}
+
+// The decoder returns the contexts in key order with one goroutine or
+// several, and reports the first record (in key order) that fails.
+func TestCtxDecoder(t *testing.T) {
+	st := newMapStore()
+	e, _ := newTestEngine(t, Options{Store: st})
+	p := newPlumb(t, openAdmin(t, e))
+	fill(t, p, 2*ctxBatchSize+50)
+	e.Close()
+	type rec struct {
+		key uint64
+		val []byte
+	}
+	var recs []rec
+	st.Load(func(kind RecordKind, key uint64, v []byte) error {
+		if kind == RecordSAContext {
+			recs = append(recs, rec{key, v})
+		}
+		return nil
+	})
+
+	decode := func(workers int, rs []rec) ([]*saCtx, error) {
+		d := newCtxDecoder(workers)
+		for _, r := range rs {
+			if err := d.add(r.key, r.val); err != nil {
+				break
+			}
+		}
+		return d.finish()
+	}
+	for _, workers := range []int{1, 2, 5} {
+		t.Run(fmt.Sprintf("Workers%d", workers), func(t *testing.T) {
+			cs, err := decode(workers, recs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cs) != len(recs) {
+				t.Fatalf("%d contexts from %d records", len(cs), len(recs))
+			}
+			for i, c := range cs {
+				if c.id != recs[i].key {
+					t.Fatalf("context %d is %d, record %d", i, c.id, recs[i].key)
+				}
+			}
+			if !slices.IsSortedFunc(cs, func(a, b *saCtx) int { return cmp.Compare(a.id, b.id) }) {
+				t.Error("contexts out of order")
+			}
+
+			bad := slices.Clone(recs)
+			for _, i := range []int{len(bad) - 3, ctxBatchSize + 9} {
+				bad[i].val = []byte(`{"id":`)
+			}
+			_, err = decode(workers, bad)
+			if want := fmt.Sprintf("SA context %d: ", bad[ctxBatchSize+9].key); err == nil || !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("decoding with two damaged records: %v, want the first, %q...", err, want)
+			}
+		})
+	}
+}
