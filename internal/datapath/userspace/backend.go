@@ -1,11 +1,13 @@
 package userspace
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -83,8 +85,8 @@ type Backend struct {
 	kick chan struct{}
 	wg   sync.WaitGroup // the packet and housekeeping goroutines
 
-	// mu serializes programming (filters, SAs, routes, UDP sockets).
-	// Lock order: mu, then tab.
+	// mu serializes programming (filters, SAs, routes, UDP sockets) and
+	// the writers of tab.
 	mu sync.Mutex // guards the fields below
 	// +checklocks:mu
 	filters map[uint64]*filterEntry
@@ -97,29 +99,74 @@ type Backend struct {
 	// +checklocks:mu
 	order uint64
 
-	// tab is what the packet goroutines look up. They read-lock it once
-	// per batch; programming write-locks it for O(1) updates (plus a sort
-	// of one IP version's rules when a filter changes).
-	tab struct {
-		sync.RWMutex // guards the fields below
-		// spd[0] are the IPv4 outbound rules, spd[1] the IPv6 ones,
-		// highest weight first.
-		// +checklocks:RWMutex
-		spd [2][]*rule
-		// out holds the outbound SAs by filter id, newest first.
-		// +checklocks:RWMutex
-		out map[uint64][]*bundle
-		// in holds the inbound SAs by protocol and SPI; an ESP+AH bundle
-		// is there twice.
-		// +checklocks:RWMutex
-		in map[spiKey]*bundle
-		// all holds every SA.
-		// +checklocks:RWMutex
-		all map[datapath.SAID]*bundle
-		// udp holds the UDP sockets by local port.
-		// +checklocks:RWMutex
-		udp map[uint16]*sock
+	// tab is what the packet goroutines look up, without locks:
+	// read-copy-update maps and indexes that programming (under mu)
+	// changes one entry at a time and publishes with atomic stores, so
+	// that neither a packet waits for programming nor programming for a
+	// batch of packets. See rcuMap and spdIndex.
+	tab tables
+}
+
+// tables are the backend's lookup tables.
+type tables struct {
+	// spd[0] are the IPv4 outbound rules, spd[1] the IPv6 ones.
+	spd [2]*spdIndex
+	// out holds the outbound SAs by filter and, for transport mode,
+	// addresses (outKey), newest first. Lists are replaced, never
+	// changed.
+	out *rcuMap[outKey, []*bundle]
+	// in holds the inbound SAs by protocol and SPI; an ESP+AH bundle is
+	// there twice.
+	in *rcuMap[spiKey, *bundle]
+	// all holds every SA.
+	all *rcuMap[datapath.SAID, *bundle]
+	// gen counts the changes to spd and out; the packet goroutines'
+	// flow caches are valid for one generation.
+	gen atomic.Uint64
+}
+
+func newTables() tables {
+	return tables{
+		spd: [2]*spdIndex{newSPDIndex(true), newSPDIndex(false)},
+		out: newRCUMap[outKey, []*bundle](hashOutKey),
+		in:  newRCUMap[spiKey, *bundle](hashSPIKey),
+		all: newRCUMap[datapath.SAID, *bundle](hashSAID),
 	}
+}
+
+// outKey files an outbound SA: by the filter (or tunnel policy) its
+// traffic refers to and, in transport mode, its addresses.
+type outKey struct {
+	filter        uint64
+	local, remote netip.Addr // zero in tunnel mode
+}
+
+func hashOutKey(k outKey) uint64 { return hashAddr(hashAddr(mix64(k.filter), k.local), k.remote) }
+
+// key returns where d is filed in tables.out.
+func (d *bundle) key() outKey {
+	if d.tunnel {
+		return outKey{filter: d.filterID}
+	}
+	return outKey{filter: d.filterID, local: d.local, remote: d.remote}
+}
+
+// outboundSA returns the newest live outbound SA of rule r that may carry
+// the flow fl of the given inner IP version, or nil.
+func (t *tables) outboundSA(r *rule, fl *flow, v4 bool) *bundle {
+	var best *bundle
+	for _, k := range [2]outKey{{filter: r.id, local: fl.local, remote: fl.remote}, {filter: r.id}} {
+		for _, c := range t.out.get(k) {
+			if best != nil && c.order < best.order {
+				break
+			}
+			if !c.st.dead.Load() && c.innerV4 == v4 && c.matchesOutbound(fl) {
+				best = c
+				break
+			}
+		}
+	}
+	return best
 }
 
 // filterEntry is what the backend keeps of a filter.
@@ -165,10 +212,7 @@ func New(cfg Config) (*Backend, error) {
 		routes:   map[netip.Prefix]*routeRef{},
 		udpSocks: map[uint16]*udpRef{},
 	}
-	b.tab.out = map[uint64][]*bundle{}
-	b.tab.in = map[spiKey]*bundle{}
-	b.tab.all = map[datapath.SAID]*bundle{}
-	b.tab.udp = map[uint16]*sock{}
+	b.tab = newTables()
 	ok := false
 	defer func() {
 		if !ok {
@@ -296,13 +340,10 @@ func (b *Backend) release() {
 		delete(b.sas, id)
 	}
 	clear(b.udpSocks)
-	b.tab.Lock()
-	clear(b.tab.in)
-	clear(b.tab.out)
-	clear(b.tab.all)
-	clear(b.tab.udp)
-	b.tab.spd = [2][]*rule{}
-	b.tab.Unlock()
+	b.tab.in.clearAll()
+	b.tab.out.clearAll()
+	b.tab.all.clearAll()
+	b.tab.spd = [2]*spdIndex{newSPDIndex(true), newSPDIndex(false)}
 }
 
 // up reports whether the backend takes programming calls.
@@ -347,9 +388,10 @@ func (b *Backend) AddFilter(f *wfp.FwpmFilter0) error {
 	fi := compileFilter(f)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if _, dup := b.filters[fi.id]; dup {
-		b.deleteFilterLocked(fi.id)
-	}
+	// A filter added again replaces the old one: the new one's routes and
+	// rule go in before the old one's leave, so that its traffic never
+	// finds neither.
+	old := b.filters[fi.id]
 	e := &filterEntry{info: fi}
 	if fi.outbound && fi.isIPsec {
 		prefixes, all := fi.conds.prefixes(fieldRemoteAddr, fi.v4, maxRoutesPerFilter)
@@ -365,9 +407,22 @@ func (b *Backend) AddFilter(f *wfp.FwpmFilter0) error {
 	}
 	b.filters[fi.id] = e
 	if fi.rule != nil {
-		b.setRuleLocked(fi, false)
+		b.tab.spd[fi.version()].add(fi.rule)
 	}
+	if old != nil {
+		b.dropFilterLocked(old)
+	}
+	b.tab.gen.Add(1)
 	return nil
+}
+
+// version returns the SPD a filter's rule goes in: 0 for IPv4, 1 for
+// IPv6.
+func (fi *filterInfo) version() int {
+	if fi.v4 {
+		return 0
+	}
+	return 1
 }
 
 // filterSource returns the source address for the routes of an outbound
@@ -389,28 +444,6 @@ func (b *Backend) filterSource(fi *filterInfo) netip.Addr {
 	return b.localIn(ivs, fi.v4)
 }
 
-// setRuleLocked adds (or with remove, removes) fi's rule in the SPD.
-// The caller must hold b.mu.
-func (b *Backend) setRuleLocked(fi *filterInfo, remove bool) {
-	v := 0
-	if !fi.v4 {
-		v = 1
-	}
-	b.tab.Lock()
-	defer b.tab.Unlock()
-	rs := make([]*rule, 0, len(b.tab.spd[v])+1)
-	for _, r := range b.tab.spd[v] {
-		if r.id != fi.id {
-			rs = append(rs, r)
-		}
-	}
-	if !remove {
-		rs = append(rs, fi.rule)
-	}
-	sortRules(rs)
-	b.tab.spd[v] = rs
-}
-
 // DeleteFilter removes a filter and the routes only it wanted.
 func (b *Backend) DeleteFilter(id uint64) error {
 	if err := b.up(); err != nil {
@@ -429,10 +462,17 @@ func (b *Backend) deleteFilterLocked(id uint64) {
 		return
 	}
 	delete(b.filters, id)
-	b.unrefRoutesLocked(e.routes)
+	b.dropFilterLocked(e)
+	b.tab.gen.Add(1)
+}
+
+// dropFilterLocked takes e's rule out of the SPD and releases its routes.
+// The caller must hold b.mu.
+func (b *Backend) dropFilterLocked(e *filterEntry) {
 	if e.info.rule != nil {
-		b.setRuleLocked(e.info, true)
+		b.tab.spd[e.info.version()].remove(e.info.rule)
 	}
+	b.unrefRoutesLocked(e.routes)
 }
 
 // CheckSA says whether AddSA would take sa, changing nothing.
@@ -449,18 +489,16 @@ func (b *Backend) CheckSA(sa *datapath.SA) error {
 	}
 	defer d.st.wipe()
 	if d.inbound {
-		b.tab.RLock()
-		defer b.tab.RUnlock()
-		return b.spiFreeLocked(d)
+		return b.spiFree(d)
 	}
 	return nil
 }
 
-// spiFreeLocked checks that no other inbound SA uses d's SPIs. The caller
-// must hold b.tab (read or write).
-func (b *Backend) spiFreeLocked(d *bundle) error {
+// spiFree checks that no other inbound SA uses d's SPIs. It is advisory
+// unless the caller holds b.mu.
+func (b *Backend) spiFree(d *bundle) error {
 	for _, k := range d.spiKeys() {
-		if o := b.tab.in[k]; o != nil && o.id != d.id {
+		if o := b.tab.in.get(k); o != nil && o.id != d.id {
 			return wfp.Errorf(wfp.ErrAlreadyExists, "inbound SPI %#x (protocol %d) is already used by SA context %d", k.spi, k.proto, o.id.Context)
 		}
 	}
@@ -502,19 +540,16 @@ func (b *Backend) AddSA(sa *datapath.SA) error {
 		d.st.wipe()
 		return err
 	}
-	b.order++
-	d.order = b.order
-	b.tab.Lock()
 	if d.inbound {
-		if err := b.spiFreeLocked(d); err != nil {
-			b.tab.Unlock()
+		if err := b.spiFree(d); err != nil {
 			b.releaseLocked(e)
 			d.st.wipe()
 			return err
 		}
 	}
+	b.order++
+	d.order = b.order
 	b.insertLocked(d)
-	b.tab.Unlock()
 	b.sas[d.id] = e
 	return nil
 }
@@ -530,6 +565,7 @@ func (b *Backend) acquireLocked(e *saEntry, prev *saEntry) error {
 			return err
 		}
 		e.port = d.udp.localPort
+		d.usock = b.udpSocks[e.port].s
 	}
 	if !d.inbound {
 		d.pmtu = b.pathMTU(d.remote)
@@ -569,17 +605,27 @@ func (b *Backend) releaseLocked(e *saEntry) {
 	e.routes, e.port = nil, 0
 }
 
-// insertLocked puts d in the lookup tables. The caller must hold b.mu and
-// b.tab for writing.
+// insertLocked puts d in the lookup tables, in place of an SA with its id
+// if there is one (in the same publication where their keys are the
+// same). The caller must hold b.mu.
 func (b *Backend) insertLocked(d *bundle) {
-	b.tab.all[d.id] = d
+	old := b.tab.all.get(d.id)
+	b.tab.all.store(d.id, d)
 	if d.inbound {
 		for _, k := range d.spiKeys() {
-			b.tab.in[k] = d
+			b.tab.in.store(k, d)
+		}
+		if old != nil {
+			for _, k := range old.spiKeys() {
+				if c := b.tab.in.get(k); c == old {
+					b.tab.in.remove(k)
+				}
+			}
 		}
 		return
 	}
-	list := b.tab.out[d.filterID]
+	k := d.key()
+	list := b.tab.out.get(k)
 	nl := make([]*bundle, 0, len(list)+1)
 	nl = append(nl, d)
 	for _, o := range list {
@@ -588,39 +634,46 @@ func (b *Backend) insertLocked(d *bundle) {
 		}
 	}
 	// Newest first; an updated SA keeps its place.
-	for i := 1; i < len(nl); i++ {
-		for j := i; j > 0 && nl[j].order > nl[j-1].order; j-- {
-			nl[j], nl[j-1] = nl[j-1], nl[j]
-		}
+	slices.SortStableFunc(nl, func(x, y *bundle) int { return cmp.Compare(y.order, x.order) })
+	b.tab.out.store(k, nl)
+	if old != nil && old.key() != k {
+		b.removeOutLocked(old)
 	}
-	b.tab.out[d.filterID] = nl
+	b.tab.gen.Add(1)
 }
 
-// removeLocked takes d out of the lookup tables. The caller must hold b.mu
-// and b.tab for writing.
+// removeLocked takes d out of the lookup tables. The caller must hold b.mu.
 func (b *Backend) removeLocked(d *bundle) {
-	if b.tab.all[d.id] == d {
-		delete(b.tab.all, d.id)
+	if b.tab.all.get(d.id) == d {
+		b.tab.all.remove(d.id)
 	}
 	if d.inbound {
 		for _, k := range d.spiKeys() {
-			if b.tab.in[k] != nil && b.tab.in[k].id == d.id {
-				delete(b.tab.in, k)
+			if b.tab.in.get(k) == d {
+				b.tab.in.remove(k)
 			}
 		}
 		return
 	}
-	list := b.tab.out[d.filterID]
+	b.removeOutLocked(d)
+	b.tab.gen.Add(1)
+}
+
+// removeOutLocked takes the outbound SA d out of its list. The caller must
+// hold b.mu.
+func (b *Backend) removeOutLocked(d *bundle) {
+	k := d.key()
+	list := b.tab.out.get(k)
 	nl := make([]*bundle, 0, len(list))
 	for _, o := range list {
-		if o.id != d.id {
+		if o != d {
 			nl = append(nl, o)
 		}
 	}
 	if len(nl) == 0 {
-		delete(b.tab.out, d.filterID)
+		b.tab.out.remove(k)
 	} else {
-		b.tab.out[d.filterID] = nl
+		b.tab.out.store(k, nl)
 	}
 }
 
@@ -651,11 +704,8 @@ func (b *Backend) UpdateSA(sa *datapath.SA) error {
 	if err := b.acquireLocked(e, old); err != nil {
 		return err
 	}
+	b.insertLocked(d) // replaces old.d
 	b.releaseLocked(old)
-	b.tab.Lock()
-	b.removeLocked(old.d)
-	b.insertLocked(d)
-	b.tab.Unlock()
 	b.sas[d.id] = e
 	return nil
 }
@@ -672,9 +722,7 @@ func (b *Backend) DeleteSA(id datapath.SAID) error {
 		return nil
 	}
 	delete(b.sas, id)
-	b.tab.Lock()
 	b.removeLocked(e.d)
-	b.tab.Unlock()
 	b.releaseLocked(e)
 	e.d.st.wipe()
 	return nil
@@ -682,9 +730,7 @@ func (b *Backend) DeleteSA(id datapath.SAID) error {
 
 // Counters returns an SA's counters.
 func (b *Backend) Counters(id datapath.SAID) (wfp.SACounters, bool) {
-	b.tab.RLock()
-	d := b.tab.all[id]
-	b.tab.RUnlock()
+	d := b.tab.all.get(id)
 	if d == nil {
 		return wfp.SACounters{}, false
 	}
@@ -713,9 +759,6 @@ func (b *Backend) refUDPLocked(port uint16) error {
 		return err
 	}
 	b.udpSocks[port] = &udpRef{s: s, refs: 1}
-	b.tab.Lock()
-	b.tab.udp[port] = s
-	b.tab.Unlock()
 	b.startReader(s, protoESP, recvBatch)
 	return nil
 }
@@ -731,9 +774,6 @@ func (b *Backend) unrefUDPLocked(port uint16) {
 		return
 	}
 	delete(b.udpSocks, port)
-	b.tab.Lock()
-	delete(b.tab.udp, port)
-	b.tab.Unlock()
 	u.s.close()
 }
 

@@ -69,11 +69,9 @@ func BenchmarkOutbound(b *testing.B) {
 	for _, c := range benchCases {
 		b.Run(c.name, func(b *testing.B) {
 			be := offline(b)
-			be.tab.all = map[datapath.SAID]*bundle{}
-			be.tab.out = map[uint64][]*bundle{}
 			sa := benchSA(c, wfp.DirectionOutbound)
 			fi := compileFilter(sa.Filter)
-			be.tab.spd[0] = []*rule{fi.rule}
+			be.tab.spd[0].add(fi.rule)
 			d, err := be.newBundle(sa)
 			if err != nil {
 				b.Fatal(err)
@@ -88,9 +86,7 @@ func BenchmarkOutbound(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				copy(buf[headroom:], pkt)
-				be.tab.RLock()
 				o.packet(buf, len(pkt))
-				be.tab.RUnlock()
 				o.raw4.count = 0 // as if sent
 			}
 			b.StopTimer()
@@ -105,8 +101,6 @@ func BenchmarkInbound(b *testing.B) {
 	for _, c := range benchCases {
 		b.Run(c.name, func(b *testing.B) {
 			be := offline(b)
-			be.tab.all = map[datapath.SAID]*bundle{}
-			be.tab.out = map[uint64][]*bundle{}
 			// What A sends, sealed by an outbound backend, received by B.
 			sa := benchSA(c, wfp.DirectionInbound)
 			// B's view: local B, remote A; the filter's conditions swap.
@@ -168,9 +162,7 @@ func BenchmarkInbound(b *testing.B) {
 				m := sealed[i%ring]
 				copy(rbuf[headroom:], m)
 				in.tun = in.tun[:0]
-				be.tab.RLock()
 				in.message(rbuf, headroom, len(m), netip.AddrPortFrom(addrA4, 0), addrB4)
-				be.tab.RUnlock()
 			}
 			b.StopTimer()
 			if be.Stats().InAccepted != uint64(b.N) {

@@ -92,10 +92,16 @@
 //   - One housekeeping goroutine reports events, sends NAT keepalives and
 //     logs drops once a second.
 //   - Programming (AddFilter, AddSA, ...) is serialized by Backend.mu and
-//     changes the lookup tables under the write lock of Backend.tab, which
-//     the packet goroutines read-lock once per batch. An SA's transforms
+//     never blocks the packet goroutines: the lookup tables are
+//     read-copy-update hash maps (rcuMap) whose writers copy one bucket and
+//     publish it with an atomic store, so a packet goroutine looks up
+//     without a lock and sees each change either whole or not yet.
+//     Netlink calls (routes) run under Backend.mu only. An SA's transforms
 //     are safe for concurrent use (package esp); its counters, lifetime
 //     state and pending events are atomics.
+//   - Lookups are O(1) in the number of SAs and filters: inbound by
+//     (protocol, SPI); outbound the SPD by tuple space search over the
+//     shapes of the filters (spdIndex), then the SA by (filter, addresses).
 //   - Close closes the device and sockets, which ends every goroutine, and
 //     waits for them.
 //

@@ -46,8 +46,7 @@ type keeper struct {
 func (h *keeper) report(failures bool) {
 	b := h.b
 	h.events = h.events[:0]
-	b.tab.RLock()
-	for id, d := range b.tab.all {
+	b.tab.all.rangeAll(func(id datapath.SAID, d *bundle) bool {
 		st := d.st
 		if ev := st.pending.Swap(0); ev != 0 {
 			if ev&evSoft != 0 {
@@ -61,7 +60,7 @@ func (h *keeper) report(failures bool) {
 			}
 		}
 		if !failures {
-			continue
+			return true
 		}
 		if n := st.replayPending.Swap(0); n != 0 {
 			h.events = append(h.events, datapath.Event{Kind: datapath.ReplayFailures, SA: id, Count: n})
@@ -69,8 +68,8 @@ func (h *keeper) report(failures bool) {
 		if n := st.authPending.Swap(0); n != 0 {
 			h.events = append(h.events, datapath.Event{Kind: datapath.AuthFailures, SA: id, Count: n})
 		}
-	}
-	b.tab.RUnlock()
+		return true
+	})
 	for _, ev := range h.events {
 		if ev.Kind == datapath.HardLifetime || ev.Kind == datapath.SequenceExhausted {
 			b.log.Info("SA spent", "context", ev.SA.Context, "direction", ev.SA.Direction, "event", ev.Kind)
@@ -89,17 +88,16 @@ func (h *keeper) keepalives(now time.Time) {
 	}
 	h.buf[0] = esp.NATKeepalive
 	var last *sock
-	b.tab.RLock()
-	for _, d := range b.tab.all {
+	b.tab.all.rangeAll(func(_ datapath.SAID, d *bundle) bool {
 		if d.inbound || d.udp == nil || d.st.dead.Load() {
-			continue
+			return true
 		}
 		if now.UnixNano()-d.st.lastSend.Load() < int64(iv) {
-			continue
+			return true
 		}
-		s := b.tab.udp[d.udp.localPort]
-		if s == nil {
-			continue
+		s := d.usock
+		if s == nil || s.closed.Load() {
+			return true
 		}
 		if last != nil && s != last {
 			h.flush(last)
@@ -110,11 +108,11 @@ func (h *keeper) keepalives(now time.Time) {
 			h.m.add(h.buf[:1], netip.AddrPortFrom(d.remote, d.udp.remotePort), d.local)
 		}
 		d.st.lastSend.Store(now.UnixNano())
-	}
+		return true
+	})
 	if last != nil {
 		h.flush(last)
 	}
-	b.tab.RUnlock()
 }
 
 func (h *keeper) flush(s *sock) {

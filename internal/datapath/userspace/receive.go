@@ -53,7 +53,6 @@ func (in *inbound) batch(n int) {
 	in.now = time.Now().Unix()
 	raised := false
 	in.tun = in.tun[:0]
-	b.tab.RLock()
 	for i := range n {
 		size, src, dst, trunc := in.m.received(i)
 		if trunc || size <= 0 {
@@ -63,7 +62,6 @@ func (in *inbound) batch(n int) {
 		buf := in.bufs[i]
 		raised = in.message(buf, headroom, size, src, dst) || raised
 	}
-	b.tab.RUnlock()
 	if len(in.tun) > 0 {
 		if _, err := b.dev.Write(in.tun, tunOffset); err != nil && !errClosed(err) {
 			b.stats.inTUNErrors.Add(1)
@@ -83,8 +81,7 @@ type outer struct {
 	tos, ttl uint8
 }
 
-// message handles one received message at buf[off:off+size]. The caller
-// holds b.tab for reading.
+// message handles one received message at buf[off:off+size].
 func (in *inbound) message(buf []byte, off, size int, src netip.AddrPort, dst netip.Addr) bool {
 	b := in.b
 	o := outer{v6: in.s.v6, udp: in.s.udp, src: src.Addr().Unmap(), dst: dst.Unmap(), ttl: esp.DefaultTTL}
@@ -145,7 +142,7 @@ func (in *inbound) ah(buf []byte, start, end int, o *outer) bool {
 		return false
 	}
 	spi := binary.BigEndian.Uint32(pkt[h.Len+4:])
-	d := b.tab.in[spiKey{protoAH, spi}]
+	d := b.tab.in.get(spiKey{protoAH, spi})
 	if d == nil || d.st.ah == nil {
 		b.stats.ahInvalidSPI.Add(1)
 		return false
@@ -203,7 +200,7 @@ func (in *inbound) esp(buf []byte, start, end int, o *outer, via *bundle) bool {
 		return false
 	}
 	spi := esp.ESP(pkt).SPI()
-	d := b.tab.in[spiKey{protoESP, uint32(spi)}]
+	d := b.tab.in.get(spiKey{protoESP, uint32(spi)})
 	if d == nil || d.st.esp == nil {
 		b.stats.espInvalidSPI.Add(1)
 		return false

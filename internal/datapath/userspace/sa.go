@@ -25,6 +25,9 @@ type bundle struct {
 	local, remote netip.Addr
 	// udp is the ESP-in-UDP encapsulation (RFC 3948); nil for plain ESP.
 	udp *udpEncap
+	// usock is the UDP socket of udp.localPort, on which the installed SA
+	// holds a reference (set when it is installed).
+	usock *sock
 	// filterID is the IPsec filter (transport) or tunnel policy the
 	// traffic refers to.
 	filterID uint64

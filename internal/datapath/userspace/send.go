@@ -72,11 +72,9 @@ func (o *outbound) batch(count int) {
 	o.now, o.nowNs = t.Unix(), t.UnixNano()
 	o.nfrags = 0
 	raised := false
-	b.tab.RLock()
 	for i := range count {
 		raised = o.packet(o.bufs[i], o.sizes[i]) || raised
 	}
-	b.tab.RUnlock()
 	o.flush()
 	if raised {
 		b.wake()
@@ -98,7 +96,7 @@ func (o *outbound) packet(buf []byte, n int) bool {
 	if h.Version == 6 {
 		v = 1
 	}
-	r := lookup(b.tab.spd[v], &o.fl)
+	r := b.tab.spd[v].lookup(&o.fl)
 	switch {
 	case r == nil || r.verdict == verdictClear:
 		o.sendClear(pkt[:n], h.Version == 6)
@@ -107,13 +105,7 @@ func (o *outbound) packet(buf []byte, n int) bool {
 		b.stats.outBlocked.Add(1)
 		return false
 	}
-	var d *bundle
-	for _, c := range b.tab.out[r.id] {
-		if !c.st.dead.Load() && c.innerV4 == (h.Version == 4) && c.matchesOutbound(&o.fl) {
-			d = c
-			break
-		}
-	}
+	d := b.tab.outboundSA(r, &o.fl, h.Version == 4)
 	if d == nil {
 		b.stats.outNoSA.Add(1)
 		return false
@@ -229,7 +221,7 @@ func (o *outbound) protect(d *bundle, buf []byte, n int, h esp.IPHeaders) bool {
 	b.stats.outProtectedBytes.Add(uint64(n))
 	o.trafficStats(d, n)
 	if d.udp != nil {
-		s := b.tab.udp[d.udp.localPort]
+		s := d.usock
 		if s == nil {
 			b.stats.outSendErrors.Add(1)
 			return raised

@@ -419,6 +419,9 @@ type rule struct {
 	// blocks, and never when it permits, so that an unknown condition
 	// never lets a packet out in clear.
 	unknown bool
+	// filed is where the SPD index filed the rule; the index's writer
+	// owns it.
+	filed []filing
 }
 
 func (r *rule) match(fl *flow) bool {

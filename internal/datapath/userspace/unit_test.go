@@ -22,8 +22,7 @@ func offline(tb testing.TB) *Backend {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	b := &Backend{cfg: cfg, log: cfg.Logger}
-	b.tab.in = map[spiKey]*bundle{}
+	b := &Backend{cfg: cfg, log: cfg.Logger, tab: newTables()}
 	return b
 }
 
@@ -96,7 +95,7 @@ func TestCheckSAChangesNothing(t *testing.T) {
 	if err := b.CheckSA(sa); err != nil {
 		t.Fatal(err)
 	}
-	if len(b.tab.in) != 0 || len(b.sas) != 0 {
+	if b.tab.in.len() != 0 || len(b.sas) != 0 {
 		t.Fatalf("CheckSA installed something")
 	}
 }
