@@ -570,9 +570,10 @@ func (b *bench) restart() error {
 			return err
 		}
 		rss, peak, _ := p.Memory()
-		b.printf("restart    round %d: serving %v after start (store opened in %s, engine loaded in %s); %d SA contexts; RSS %s (peak %s), Go heap in use %s, heap objects %s [load %s -> %s]\n",
+		anon, file := rssParts(p.Pid())
+		b.printf("restart    round %d: serving %v after start (store opened in %s, engine loaded in %s); %d SA contexts; RSS %s (peak %s; anonymous %s, file-backed %s: the store's map), Go heap in use %s, heap objects %s [load %s -> %s]\n",
 			i+1, d.Round(time.Millisecond), logged["store opened"], logged["engine ready"], int64(sumPrefix(m, "sadb_sa_contexts{")),
-			mib(rss), mib(peak), mib(int64(m["go_memstats_heap_inuse_bytes"])), mib(int64(m["go_memstats_heap_alloc_bytes"])), load, loadavg())
+			mib(rss), mib(peak), mib(anon), mib(file), mib(int64(m["go_memstats_heap_inuse_bytes"])), mib(int64(m["go_memstats_heap_alloc_bytes"])), load, loadavg())
 		if code, err := p.Term(60 * time.Second); err != nil || code != 0 {
 			return fmt.Errorf("sadbd exited with %d, %v:\n%s", code, err, p.Log())
 		}
@@ -759,6 +760,26 @@ func procCounters(pid int) counters {
 		}
 	}
 	return c
+}
+
+// rssParts returns the anonymous and the file-backed resident memory of
+// process pid, from /proc.
+func rssParts(pid int) (anon, file int64) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, 0
+	}
+	for line := range strings.Lines(string(b)) {
+		name, val, _ := strings.Cut(line, ":")
+		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
+		switch name {
+		case "RssAnon":
+			anon = kb << 10
+		case "RssFile":
+			file = kb << 10
+		}
+	}
+	return anon, file
 }
 
 // sumPrefix adds up the scraped series whose name starts with prefix.
