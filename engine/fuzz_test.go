@@ -358,6 +358,10 @@ func FuzzStoreRecord(f *testing.F) {
 	f.Add(rec)
 	f.Add([]byte(`{"id":2,"state":4,"in":{"sas":[{"spi":300,"type":4}]}}`))
 	f.Add(binary.BigEndian.AppendUint64(nil, 42))
+	f.Add(appendCtxRecord(nil, &ctxRecord{ID: 1, State: wfp.SAContextCreated}))
+	f.Add(appendCtxRecord(nil, &ctxRecord{ID: 2, State: wfp.SAContextOutboundAdded,
+		In:  &bundleRecord{SAs: []saRecord{{SPI: 300, Type: wfp.TransformESPAuth}}},
+		Out: &bundleRecord{SAs: []saRecord{{SPI: 301, Type: wfp.TransformESPAuth}}}}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := decodeCtx(data)
 		if err != nil {

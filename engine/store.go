@@ -199,12 +199,18 @@ func encodeCtx(c *saCtx) ([]byte, error) {
 	if c.expiredAt != 0 {
 		r.ExpiredAt = time.Unix(0, c.expiredAt)
 	}
-	return json.Marshal(&r)
+	return appendCtxRecord(nil, &r), nil
 }
 
+// decodeCtx decodes an SA context record: binary (see record.go), or JSON
+// as stores written before it hold.
 func decodeCtx(b []byte) (*saCtx, error) {
 	var r ctxRecord
-	if err := json.Unmarshal(b, &r); err != nil {
+	if len(b) > 0 && b[0] == recordBinaryV1 {
+		if err := decodeCtxRecord(b, &r); err != nil {
+			return nil, err
+		}
+	} else if err := json.Unmarshal(b, &r); err != nil {
 		return nil, err
 	}
 	c := &saCtx{

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sadb-dev/sadb/conformance"
 	"github.com/sadb-dev/sadb/internal/daemon/daemontest"
 )
 
@@ -31,15 +32,17 @@ func TestCorruptStoreRefused(t *testing.T) {
 		want   string                              // in the message
 	}{
 		{"RecordByte", false, "", func(t *testing.T, b []byte) []byte {
-			// Every copy of a record (bbolt may keep stale ones in free
-			// pages): one of them is live.
+			// A byte of a context's inbound key, in every copy of its
+			// record (bbolt may keep stale ones in free pages): one of
+			// them is live.
+			key := conformance.TestKey(20, 3)
 			n := 0
 			for i := 0; ; {
-				j := bytes.Index(b[i:], []byte(`"outTraffic"`))
+				j := bytes.Index(b[i:], key)
 				if j < 0 {
 					break
 				}
-				b[i+j+2] ^= 0x20 // "OutTraffic": valid JSON, wrong checksum
+				b[i+j+5] ^= 0x01
 				i += j + 1
 				n++
 			}
