@@ -39,12 +39,15 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(h())
 	}
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
-		if built.dir != "" {
-			os.RemoveAll(built.dir)
-		}
-		os.Exit(code)
-	}))
+	goleak.VerifyTestMain(m,
+		// gRPC keeps a process-wide resolver and balancer goroutine alive.
+		goleak.IgnoreTopFunction("google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"),
+		goleak.Cleanup(func(code int) {
+			if built.dir != "" {
+				os.RemoveAll(built.dir)
+			}
+			os.Exit(code)
+		}))
 }
 
 // built is the sadbd binary, compiled once per test binary by
