@@ -366,9 +366,26 @@ func (e *Engine) load() error {
 		}
 		e.ctxs.shard(c.id).active.Add(int64(n))
 	}
+	// Contexts whose time ran out while the engine was down go now, before
+	// anyone can see them (and their deletion is persisted); the others
+	// get their timers.
+	now := e.clk.Now()
+	var due []uint64
 	for _, c := range ctxs {
-		e.timers.schedule(c.id)
+		if e.expireReason(c, now) != "" {
+			due = append(due, c.id)
+		} else {
+			e.timers.schedule(c.id)
+		}
 	}
-	e.log.Info("loaded the store", "saContexts", len(ctxs), "filters", len(e.filters.load().byID))
+	if len(due) > 0 {
+		e.gate.acquire(modeIX, 0, -1)
+		e.expireLocked(due)
+		e.gate.release(modeIX, 0)
+		if e.storeFailed.Load() {
+			return fmt.Errorf("engine: persisting the deletion of %d expired SA contexts failed", len(due))
+		}
+	}
+	e.log.Info("loaded the store", "saContexts", len(ctxs)-len(due), "expiredWhileDown", len(due), "filters", len(e.filters.load().byID))
 	return nil
 }

@@ -241,6 +241,7 @@ func (d *Daemon) Engine() *engine.Engine { return d.eng }
 func (d *Daemon) Shutdown() error {
 	d.log.Info("shutting down", "grace", time.Duration(d.cfg.ShutdownGrace))
 	d.health.Shutdown()
+	d.rpc.Refuse() // no new sessions; open ones may finish their work
 	var wg sync.WaitGroup
 	for _, g := range d.servers {
 		wg.Add(1)
@@ -251,11 +252,20 @@ func (d *Daemon) Shutdown() error {
 	select {
 	case <-done:
 	case <-time.After(time.Duration(d.cfg.ShutdownGrace)):
+		// End the sessions still open: each finishes its calls in flight
+		// and delivers their replies, then closes (aborting an open
+		// transaction); their streams end, and GracefulStop with them.
 		d.log.Info("ending the remaining sessions", "sessions", d.rpc.Sessions())
-		for _, g := range d.servers {
-			g.Stop()
+		d.rpc.EndSessions()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			d.log.Warn("sessions did not end; closing their connections")
+			for _, g := range d.servers {
+				g.Stop()
+			}
+			<-done
 		}
-		<-done
 	}
 	d.rpc.Wait() // every session has closed and its calls have returned
 	return d.stop()

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -51,11 +52,15 @@ type Server struct {
 	mu       sync.Mutex // guards sessions
 	sessions map[*rpcSession]struct{}
 	wg       sync.WaitGroup // running Session streams
+
+	refusing atomic.Bool   // new sessions are refused
+	ending   chan struct{} // closed by EndSessions
+	endOnce  sync.Once
 }
 
 // New returns a server for eng.
 func New(eng *engine.Engine, opts Options) *Server {
-	s := &Server{eng: eng, log: opts.Logger, obs: opts.Observer, sessions: map[*rpcSession]struct{}{}}
+	s := &Server{eng: eng, log: opts.Logger, obs: opts.Observer, sessions: map[*rpcSession]struct{}{}, ending: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -140,6 +145,9 @@ func (s *Server) Session(stream pb.SADB_SessionServer) error {
 	if !ok {
 		return status.Error(codes.Unauthenticated, "sadbd: the caller is not authenticated")
 	}
+	if s.refusing.Load() {
+		return status.Error(codes.Unavailable, "sadbd is shutting down")
+	}
 	rs := &rpcSession{srv: s, stream: stream, tok: tok, work: make(chan job)}
 	s.mu.Lock()
 	s.sessions[rs] = struct{}{}
@@ -171,10 +179,38 @@ var errSessionClosed = errors.New("session closed")
 
 func (rs *rpcSession) recvLoop() error {
 	ctx := rs.stream.Context()
+	// Receive on a goroutine of its own, so that the loop can also watch for
+	// the server ending sessions (EndSessions): a blocked Recv cannot be
+	// interrupted otherwise. It ends when the handler returns and gRPC
+	// cancels the stream.
+	type received struct {
+		m   *pb.ClientMessage
+		err error
+	}
+	in := make(chan received)
+	go func() {
+		for {
+			m, err := rs.stream.Recv()
+			select {
+			case in <- received{m, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
 	for {
-		m, err := rs.stream.Recv()
-		if err != nil {
-			return err
+		var m *pb.ClientMessage
+		select {
+		case r := <-in:
+			if r.err != nil {
+				return r.err
+			}
+			m = r.m
+		case <-rs.srv.ending:
+			return errServerEnding
 		}
 		c := m.GetCall()
 		if c == nil {
@@ -221,6 +257,21 @@ func (rs *rpcSession) recvLoop() error {
 			return ctx.Err()
 		}
 	}
+}
+
+// errServerEnding ends a session's stream when the server ends sessions.
+var errServerEnding = status.Error(codes.Unavailable, "sadbd is shutting down: the session has ended")
+
+// Refuse makes the server refuse new sessions; open ones go on.
+func (s *Server) Refuse() { s.refusing.Store(true) }
+
+// EndSessions ends every open session as sadbd stops: each stops taking
+// calls, the calls in flight finish and their replies are sent, then the
+// session closes (its transaction, if any, aborts) and its stream ends.
+// New sessions are refused. Wait returns once all have ended.
+func (s *Server) EndSessions() {
+	s.refusing.Store(true)
+	s.endOnce.Do(func() { close(s.ending) })
 }
 
 // worker runs j, then every call handed to it, until the stream ends.
