@@ -211,6 +211,8 @@ func (rs *rpcSession) recvLoop() error {
 			m = r.m
 		case <-rs.srv.ending:
 			return errServerEnding
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 		c := m.GetCall()
 		if c == nil {
