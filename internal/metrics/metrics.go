@@ -92,17 +92,23 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 var (
 	commitsDesc   = prometheus.NewDesc("sadb_store_commits_total", "Store commits (one per committed engine transaction).", nil, nil)
 	commitErrDesc = prometheus.NewDesc("sadb_store_commit_errors_total", "Store commits that failed.", nil, nil)
-	batchesDesc   = prometheus.NewDesc("sadb_store_disk_transactions_total", "fsync'd disk transactions (group commits).", nil, nil)
-	commitLatDesc = prometheus.NewDesc("sadb_store_commit_seconds", "Commit latency as the engine sees it (queue and disk).", nil, nil)
-	diskLatDesc   = prometheus.NewDesc("sadb_store_disk_seconds", "Duration of one disk transaction, fsync included.", nil, nil)
-	batchDesc     = prometheus.NewDesc("sadb_store_batch_commits", "Commits carried per disk transaction.", nil, nil)
+	batchesDesc   = prometheus.NewDesc("sadb_store_log_frames_total", "Write-ahead log frames written (one fdatasync each: group commits).", nil, nil)
+	commitLatDesc = prometheus.NewDesc("sadb_store_commit_seconds", "Commit latency as the engine sees it (queue and log write).", nil, nil)
+	diskLatDesc   = prometheus.NewDesc("sadb_store_log_write_seconds", "Duration of one log frame write, fdatasync included.", nil, nil)
+	batchDesc     = prometheus.NewDesc("sadb_store_frame_commits", "Commits carried per log frame.", nil, nil)
 	sizeDesc      = prometheus.NewDesc("sadb_store_bytes", "Bytes of the store file in use.", nil, nil)
+	logUsedDesc   = prometheus.NewDesc("sadb_store_log_used_bytes", "Bytes of the write-ahead log not yet checkpointed.", nil, nil)
+	ckptDesc      = prometheus.NewDesc("sadb_store_checkpoints_total", "Checkpoints of the log into the store file.", nil, nil)
+	ckptErrDesc   = prometheus.NewDesc("sadb_store_checkpoint_errors_total", "Checkpoints that failed.", nil, nil)
+	ckptLatDesc   = prometheus.NewDesc("sadb_store_checkpoint_seconds", "Duration of one checkpoint.", nil, nil)
+	logWaitDesc   = prometheus.NewDesc("sadb_store_log_wait_seconds", "Time commits waited for log space (the checkpoint falling behind).", nil, nil)
 )
 
 type storeCollector struct{ s *bolt.Store }
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{commitsDesc, commitErrDesc, batchesDesc, commitLatDesc, diskLatDesc, batchDesc, sizeDesc} {
+	for _, d := range []*prometheus.Desc{commitsDesc, commitErrDesc, batchesDesc, commitLatDesc, diskLatDesc, batchDesc, sizeDesc,
+		logUsedDesc, ckptDesc, ckptErrDesc, ckptLatDesc, logWaitDesc} {
 		ch <- d
 	}
 }
@@ -119,6 +125,11 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- histogram(diskLatDesc, st.DiskSeconds)
 	ch <- histogram(batchDesc, st.BatchCalls)
 	ch <- prometheus.MustNewConstMetric(sizeDesc, prometheus.GaugeValue, float64(st.Size))
+	ch <- prometheus.MustNewConstMetric(logUsedDesc, prometheus.GaugeValue, float64(st.LogUsed))
+	ch <- prometheus.MustNewConstMetric(ckptDesc, prometheus.CounterValue, float64(st.Checkpoints))
+	ch <- prometheus.MustNewConstMetric(ckptErrDesc, prometheus.CounterValue, float64(st.CheckpointErrors))
+	ch <- histogram(ckptLatDesc, st.CheckpointSeconds)
+	ch <- histogram(logWaitDesc, st.LogWaitSeconds)
 }
 
 func histogram(d *prometheus.Desc, h bolt.Histogram) prometheus.Metric {
