@@ -99,6 +99,7 @@ type node struct {
 	inner4, inner6 netip.Addr
 	sock, log      string
 	cmd            *exec.Cmd
+	peer           *node // the other end of the veth pair
 }
 
 // Addresses: documentation ranges only.
@@ -124,6 +125,7 @@ func newRig(tb testing.TB) (a, b *node) {
 		mustCmd(tb, "ip", "netns", "add", h.ns)
 		tb.Cleanup(func() { exec.Command("ip", "netns", "del", h.ns).Run() })
 	}
+	a.peer, b.peer = b, a
 	mustCmd(tb, "ip", "link", "add", a.link, "netns", a.ns, "type", "veth", "peer", "name", b.link, "netns", b.ns)
 	for _, h := range []*node{a, b} {
 		h.ip("link", "set", "lo", "up")
@@ -273,9 +275,19 @@ func keyFile(tb testing.TB, lens map[string]int) (string, map[string][]byte) {
 
 // capture records the traffic on h's veth end into a pcap file while it
 // runs; stop ends it and returns the file.
+//
+// While it runs, neither end of the link takes GSO packets (gso_max_segs
+// 1), so that the kernel cuts sadbd's UDP GSO runs of ESP-in-UDP datagrams
+// before the capture point as a NIC would on the wire: a veth passes a run
+// through whole, and tshark would see one datagram of up to 64 KiB.
 func (h *node) capture(filter string) (stop func() string) {
 	tb := h.tb
 	tb.Helper()
+	for _, n := range []*node{h, h.peer} {
+		if n != nil {
+			n.ip("link", "set", n.link, "gso_max_segs", "1")
+		}
+	}
 	p := filepath.Join(tb.TempDir(), "capture.pcap")
 	cmd := exec.Command("ip", "netns", "exec", h.ns, "tcpdump", "-n", "-i", h.link, "-U", "-B", "16384", "-s", "0", "-w", p, filter)
 	errp, err := cmd.StderrPipe()
@@ -308,6 +320,11 @@ func (h *node) capture(filter string) (stop func() string) {
 		time.Sleep(200 * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGINT)
 		cmd.Wait()
+		for _, n := range []*node{h, h.peer} {
+			if n != nil {
+				n.ip("link", "set", n.link, "gso_max_segs", "65535")
+			}
+		}
 		return p
 	}
 }

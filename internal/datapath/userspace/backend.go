@@ -14,7 +14,6 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
-	"golang.zx2c4.com/wireguard/tun"
 
 	"github.com/sadb-dev/sadb/internal/datapath"
 	"github.com/sadb-dev/sadb/wfp"
@@ -63,7 +62,7 @@ type Backend struct {
 	log      *slog.Logger
 	nl       *netlink.Handle // bound to the network namespace New ran in
 	ns       netns.NsHandle  // that namespace, for sockets opened later
-	dev      tun.Device
+	dev      *tunDev
 	tunName  string
 	tunIndex int
 
@@ -79,11 +78,12 @@ type Backend struct {
 	// lastSendErrLog is when a send error was last logged (Unix ns).
 	lastSendErrLog atomic.Int64
 
-	// done is closed by Close; the goroutines watch it. kick wakes the
-	// event reporter.
-	done chan struct{}
-	kick chan struct{}
-	wg   sync.WaitGroup // the packet and housekeeping goroutines
+	// done is closed by Close (stop); the housekeeping goroutine watches
+	// it. kick wakes the event reporter.
+	done     chan struct{}
+	stopOnce sync.Once
+	kick     chan struct{}
+	wg       sync.WaitGroup // the packet and housekeeping goroutines
 
 	// mu serializes programming (filters, SAs, routes, UDP sockets) and
 	// the writers of tab.
@@ -225,12 +225,10 @@ func New(cfg Config) (*Backend, error) {
 	if b.nl, err = netlink.NewHandle(); err != nil {
 		return nil, fmt.Errorf("userspace: netlink: %w", err)
 	}
-	if b.dev, err = tun.CreateTUN(cfg.TUN, cfg.MTU); err != nil {
+	if b.dev, err = openTUN(cfg.TUN); err != nil {
 		return nil, fmt.Errorf("userspace: creating TUN device %s: %w", cfg.TUN, err)
 	}
-	if b.tunName, err = b.dev.Name(); err != nil {
-		return nil, fmt.Errorf("userspace: TUN device name: %w", err)
-	}
+	b.tunName = b.dev.name
 	if err := b.setupLink(); err != nil {
 		return nil, err
 	}
@@ -258,15 +256,15 @@ func New(cfg Config) (*Backend, error) {
 	}
 
 	b.wg.Add(1)
-	go b.outboundLoop()
+	go b.outboundLoop(newOutbound(b, b.dev))
 	for _, s := range []*sock{b.raw4, b.raw6} {
 		if s != nil {
-			b.startReader(s, protoESP, recvBatch)
+			b.startReader(s, protoESP, ibatchRegions)
 		}
 	}
 	for _, s := range []*sock{b.ah4, b.ah6} {
 		if s != nil {
-			b.startReader(s, protoAH, ahRecvBatch)
+			b.startReader(s, protoAH, ahRegions)
 		}
 	}
 	b.wg.Add(1)
@@ -274,15 +272,19 @@ func New(cfg Config) (*Backend, error) {
 	ok = true
 	b.log.Info("userspace data path up", "tun", b.tunName, "mtu", cfg.MTU, "table", cfg.Table,
 		"mark", fmt.Sprintf("%#x", cfg.Mark), "udp_port", cfg.UDPPort, "replay_window", cfg.ReplayWindow,
-		"batch", b.dev.BatchSize())
+		"uso", b.dev.uso)
 	return b, nil
 }
 
-// startReader starts the goroutine that receives proto on s.
-func (b *Backend) startReader(s *sock, proto uint8, batch int) {
+// startReader starts the goroutine that receives proto on s, with batches
+// of the given number of messages.
+func (b *Backend) startReader(s *sock, proto uint8, regions int) {
 	b.wg.Add(1)
-	go b.inboundLoop(s, proto, batch)
+	go b.inboundLoop(newInbound(b, s, proto, regions))
 }
+
+// stop closes done, once: the goroutines end their loops.
+func (b *Backend) stop() { b.stopOnce.Do(func() { close(b.done) }) }
 
 // TUN returns the name of the backend's TUN device.
 func (b *Backend) TUN() string { return b.tunName }
@@ -297,7 +299,7 @@ func (b *Backend) Close() error {
 	if !b.state.CompareAndSwap(uint32(stateUp), uint32(stateClosing)) {
 		return nil
 	}
-	close(b.done)
+	b.stop()
 	b.release()
 	b.state.Store(uint32(stateClosed))
 	b.log.Info("userspace data path closed", "tun", b.tunName)
@@ -307,6 +309,7 @@ func (b *Backend) Close() error {
 // release undoes New: it closes the device and sockets (which ends the
 // goroutines), waits for them, and removes what New installed.
 func (b *Backend) release() {
+	b.stop()
 	if b.dev != nil {
 		b.dev.Close()
 	}
@@ -699,7 +702,8 @@ func (b *Backend) UpdateSA(sa *datapath.SA) error {
 	if d.udp != nil && old.d.st.ah != nil {
 		return wfp.Errorf(wfp.ErrInvalidParameter, "AH cannot be carried in UDP (RFC 3948 encapsulates ESP only)")
 	}
-	d.st, d.order = old.d.st, old.d.order
+	d.setState(old.d.st)
+	d.order = old.d.order
 	e := &saEntry{d: d}
 	if err := b.acquireLocked(e, old); err != nil {
 		return err
@@ -759,7 +763,7 @@ func (b *Backend) refUDPLocked(port uint16) error {
 		return err
 	}
 	b.udpSocks[port] = &udpRef{s: s, refs: 1}
-	b.startReader(s, protoESP, recvBatch)
+	b.startReader(s, protoESP, ibatchRegions)
 	return nil
 }
 

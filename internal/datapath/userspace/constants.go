@@ -35,22 +35,9 @@ const (
 	headroom = 160
 	// tailroom is the space after a packet for the ESP trailer.
 	tailroom = 64
-	// tunOffset is where packets written to the TUN device start in the
-	// slices handed to it: the device writes its virtio-net header
-	// (10 bytes) in front.
-	tunOffset = 16
-
-	// recvBufSize is the size of each inbound receive buffer: a whole IP
-	// packet after headroom, so that the TUN device can coalesce
-	// decrypted TCP segments into it (GRO).
-	recvBufSize = headroom + 65535 + tailroom
-	// recvBatch is how many packets one recvmmsg call takes.
-	recvBatch = 64
-	// ahRecvBatch is the batch of the AH sockets, which see little
+	// ahRegions is the batch of the AH sockets, which see little
 	// traffic.
-	ahRecvBatch = 8
-	// fragBufSize is the size of the buffers outer fragments are built in.
-	fragBufSize = 2048
+	ahRegions = 4
 	// maxRoutesPerFilter bounds the routes one filter condition expands
 	// into (a NOT_EQUAL or a range becomes several prefixes).
 	maxRoutesPerFilter = 256

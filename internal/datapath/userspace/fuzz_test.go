@@ -76,7 +76,7 @@ func fuzzReceiver(tb testing.TB, k inboundKind) *inbound {
 	if k == kindAH4 {
 		proto = protoAH
 	}
-	return &inbound{b: b, s: s, proto: proto}
+	return newInbound(b, s, proto, 1)
 }
 
 // fuzzSender seals what the peer of kind k sends: an echo request, as the
@@ -139,18 +139,28 @@ func ipPacket(src, dst netip.Addr, proto uint8, payload []byte) []byte {
 }
 
 // deliverOne hands the message msg to in as its socket would and returns
-// what it queued for the TUN device.
-func deliverOne(in *inbound, msg []byte) [][]byte {
-	buf := make([]byte, headroom+len(msg)+tailroom)
+// the packets it queued for the TUN device. Each must leave room for the
+// virtio-net header in front of it, inside its region.
+func deliverOne(tb testing.TB, in *inbound, msg []byte) [][]byte {
+	tb.Helper()
+	buf := in.cur.bufs[0]
 	copy(buf[headroom:], msg)
-	in.tun = in.tun[:0]
+	in.cur.pkts = in.cur.pkts[:0]
+	in.base = 0
 	src := netip.AddrPortFrom(addrB4, 4500)
 	dst := addrA4
 	if in.s.v6 {
 		src, dst = netip.AddrPortFrom(addrB6, 0), addrA6
 	}
 	in.message(buf, headroom, len(msg), src, dst)
-	return in.tun
+	var out [][]byte
+	for _, p := range in.cur.pkts {
+		if p.start < vnetHdrLen || p.end > p.limit || p.limit > len(buf) {
+			tb.Fatalf("queued %+v in a region of %d bytes", p, len(buf))
+		}
+		out = append(out, in.cur.arena[p.start:p.end])
+	}
+	return out
 }
 
 func TestInboundOffline(t *testing.T) {
@@ -159,16 +169,16 @@ func TestInboundOffline(t *testing.T) {
 			in := fuzzReceiver(t, k)
 			send := fuzzSender(t, k)
 			msg := send()
-			out := deliverOne(in, msg)
+			out := deliverOne(t, in, msg)
 			if len(out) != 1 {
 				t.Fatalf("not delivered: %+v", in.b.Stats())
 			}
-			pkt := out[0][tunOffset:]
+			pkt := out[0]
 			var fl flow
 			if _, ok := parseFlow(pkt, false, &fl); !ok || fl.proto != protoICMP && fl.proto != protoICMPv6 {
 				t.Fatalf("delivered %x", pkt)
 			}
-			if got := deliverOne(in, msg); len(got) != 0 {
+			if got := deliverOne(t, in, msg); len(got) != 0 {
 				t.Fatal("a replay was delivered")
 			}
 		})
@@ -193,14 +203,11 @@ func FuzzInbound(f *testing.F) {
 		}
 		k := inboundKind(which % uint8(kindCount))
 		in := fuzzReceiver(t, k)
-		for _, q := range deliverOne(in, msg) {
-			if len(q) <= tunOffset {
-				t.Fatalf("queued %d bytes", len(q))
-			}
+		for _, q := range deliverOne(t, in, msg) {
 			var fl flow
-			h, ok := parseFlow(q[tunOffset:], false, &fl)
-			if !ok || h.PacketLen != len(q)-tunOffset {
-				t.Fatalf("queued a malformed packet %x", q[tunOffset:])
+			h, ok := parseFlow(q, false, &fl)
+			if !ok || h.PacketLen != len(q) {
+				t.Fatalf("queued a malformed packet %x", q)
 			}
 			d := in.b.tab.all.get(datapath.SAID{Context: 1, Direction: wfp.DirectionInbound})
 			if !d.matchesInbound(&fl) {
@@ -214,14 +221,14 @@ func TestUDPIgnoresIKEAndKeepalives(t *testing.T) {
 	in := fuzzReceiver(t, kindUDP)
 	ike := append([]byte{0, 0, 0, 0}, make([]byte, 28)...) // Non-ESP Marker, then an IKE header
 	for _, msg := range [][]byte{ike, {esp.NATKeepalive}} {
-		if got := deliverOne(in, msg); len(got) != 0 {
+		if got := deliverOne(t, in, msg); len(got) != 0 {
 			t.Fatalf("delivered %x", msg)
 		}
 	}
 	if st := in.b.Stats(); st != (Stats{}) {
 		t.Fatalf("IKE and keepalives counted as drops: %+v", st)
 	}
-	if got := deliverOne(in, []byte{1, 2, 3}); len(got) != 0 || in.b.Stats().InUDPInvalid != 1 {
+	if got := deliverOne(t, in, []byte{1, 2, 3}); len(got) != 0 || in.b.Stats().InUDPInvalid != 1 {
 		t.Fatalf("a 3-byte datagram: %+v", in.b.Stats())
 	}
 }

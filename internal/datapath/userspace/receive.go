@@ -9,68 +9,120 @@ import (
 	"github.com/sadb-dev/sadb/internal/esp"
 )
 
-// inbound is the state of one socket's reader goroutine: it receives ESP
+// The inbound path, run to completion by one goroutine per socket:
+//
+//	socket ──recvmmsg (UDP: coalesced runs, UDP_GRO)──▶ SPI, replay, ICV,
+//	decryption, selectors, lifetime, in place in the batch ──▶ runs of one
+//	TCP or UDP flow coalesced in place into super-packets ──▶ one TUN
+//	write each
+//
+// The batch is ibatchRegions regions of regionSize bytes; recvmmsg puts
+// one message at headroom in each. A coalesced message holds several ESP
+// packets back to back; each is opened in place, and the inner packets
+// stay where they are until the coalescing moves their payloads (see
+// offload.go). The goroutine reuses its batch: while it writes to the TUN
+// device, its socket's buffer holds what arrives.
+
+// ibatch is a batch of received messages and the inner packets they
+// delivered, in order.
+type ibatch struct {
+	arena []byte
+	bufs  [][]byte // the regions, for recvmmsg
+	pkts  []dpkt
+}
+
+// dpkt is a delivered inner packet, arena[start:end], which may grow up to
+// limit (the end of its region) when the writer coalesces.
+type dpkt struct {
+	start, end, limit int
+}
+
+// Batch sizes of the inbound path.
+const (
+	regionSize    = headroom + 65535 + tailroom
+	ibatchRegions = 32
+)
+
+func newIbatch(regions int) *ibatch {
+	bt := &ibatch{arena: make([]byte, regions*regionSize), bufs: make([][]byte, regions), pkts: make([]dpkt, 0, regions)}
+	for i := range bt.bufs {
+		bt.bufs[i] = bt.arena[i*regionSize : (i+1)*regionSize]
+	}
+	return bt
+}
+
+// inbound is the state of one socket's receiver goroutine: it receives ESP
 // (raw or in UDP) or AH, removes the protection, checks the inner packet
-// against the SA's selectors and writes it to the TUN device. It belongs
+// against the SA's selectors and queues it for the TUN device. It belongs
 // to that goroutine alone.
 type inbound struct {
 	b     *Backend
 	s     *sock
 	proto uint8 // protoESP (raw or UDP) or protoAH
 	m     *mmsgs
-	bufs  [][]byte // receive buffers, recvBufSize each
-	tun   [][]byte // packets to write to the TUN device
+	cur   *ibatch
+	w     *tunWriter // nil offline
+	base  int        // arena offset of the region being handled
 	fl    flow
 	now   int64
+	c     tally
 }
 
-func (b *Backend) inboundLoop(s *sock, proto uint8, batch int) {
-	defer b.wg.Done()
-	in := &inbound{b: b, s: s, proto: proto, m: newMmsgs(batch), bufs: make([][]byte, batch), tun: make([][]byte, 0, batch)}
-	for i := range in.bufs {
-		in.bufs[i] = make([]byte, recvBufSize)
+func newInbound(b *Backend, s *sock, proto uint8, regions int) *inbound {
+	in := &inbound{b: b, s: s, proto: proto, m: newMmsgs(regions), cur: newIbatch(regions)}
+	if b.dev != nil {
+		in.w = newTUNWriter(b.dev)
 	}
+	return in
+}
+
+func (b *Backend) inboundLoop(in *inbound) {
+	defer b.wg.Done()
 	var lastErr time.Time
 	for {
-		n, err := in.m.recv(s, in.bufs, headroom)
+		n, err := in.m.recv(in.s, in.cur.bufs, headroom)
 		if err != nil {
 			if errClosed(err) || state(b.state.Load()) != stateUp {
 				return
 			}
 			if time.Since(lastErr) > time.Second {
-				b.log.Warn("receiving failed", "protocol", protoName(proto), "udp", s.udp, "err", err)
+				b.log.Warn("receiving failed", "protocol", protoName(in.proto), "udp", in.s.udp, "err", err)
 				lastErr = time.Now()
 			}
 			continue
 		}
-		in.batch(n)
+		if in.process(n) {
+			b.wake()
+		}
+		b.writeBatch(in.w, in.cur)
+		in.cur.pkts = in.cur.pkts[:0]
 	}
 }
 
-// batch handles the n messages just received.
-func (in *inbound) batch(n int) {
+// process handles the n messages just received into the current batch,
+// and reports whether an SA event was raised.
+func (in *inbound) process(n int) bool {
 	b := in.b
 	in.now = time.Now().Unix()
 	raised := false
-	in.tun = in.tun[:0]
 	for i := range n {
-		size, src, dst, trunc := in.m.received(i)
+		size, src, dst, gso, trunc := in.m.received(i)
 		if trunc || size <= 0 {
 			b.stats.inMalformed.Add(1)
 			continue
 		}
-		buf := in.bufs[i]
-		raised = in.message(buf, headroom, size, src, dst) || raised
-	}
-	if len(in.tun) > 0 {
-		if _, err := b.dev.Write(in.tun, tunOffset); err != nil && !errClosed(err) {
-			b.stats.inTUNErrors.Add(1)
-			b.logSendError(err)
+		in.base = i * regionSize
+		buf := in.cur.bufs[i]
+		if gso <= 0 || gso >= size {
+			raised = in.message(buf, headroom, size, src, dst) || raised
+			continue
+		}
+		for off := 0; off < size; off += gso {
+			raised = in.message(buf, headroom+off, min(gso, size-off), src, dst) || raised
 		}
 	}
-	if raised {
-		b.wake()
-	}
+	in.c.flush(&b.stats)
+	return raised
 }
 
 // outer is what the receiver knows of the packet around ESP or AH.
@@ -177,7 +229,7 @@ func (in *inbound) ah(buf []byte, start, end int, o *outer) bool {
 		}
 		return in.esp(buf, start+oh.Len, start+oh.PacketLen, o, d)
 	}
-	b.stats.inAHAuth.Add(uint64(len(out)))
+	in.c.inAHAuth += uint64(len(out))
 	if d.tunnel {
 		oh, err := esp.ParseIPHeaders(out)
 		if err != nil {
@@ -232,13 +284,12 @@ func (in *inbound) esp(buf []byte, start, end int, o *outer, via *bundle) bool {
 	pStart := start + (cap(pkt) - cap(payload)) // payload is a sub-slice of pkt
 	pEnd := pStart + len(payload)
 	n := uint64(len(payload))
-	c := st.esp.Config()
-	if c.Encryption != esp.EncryptionNull {
-		b.stats.inEncrypted.Add(n)
+	if d.encrypts {
+		in.c.inEncrypted += n
 	}
-	b.stats.inESPAuth.Add(n)
+	in.c.inESPAuth += n
 	if via != nil {
-		b.stats.inAHAuth.Add(n)
+		in.c.inAHAuth += n
 	}
 	return in.deliver(d, buf, pStart, pEnd, nh, o)
 }
@@ -300,18 +351,18 @@ func (in *inbound) accept(d *bundle, buf []byte, start, end int) bool {
 		d.st.otherDrops.Add(1)
 		return raised
 	}
-	b.stats.inAccepted.Add(1)
-	b.stats.inAcceptedBytes.Add(uint64(len(pkt)))
+	in.c.inAccepted++
+	in.c.inAcceptedBytes += uint64(len(pkt))
 	if d.tunnel {
-		b.stats.inTunnel.Add(uint64(len(pkt)))
+		in.c.inTunnel += uint64(len(pkt))
 	} else {
-		b.stats.inTransport.Add(uint64(len(pkt)))
+		in.c.inTransport += uint64(len(pkt))
 	}
-	if start < tunOffset {
+	if start < vnetHdrLen {
 		b.stats.inMalformed.Add(1)
 		return raised
 	}
-	in.tun = append(in.tun, buf[start-tunOffset:start+len(pkt):len(buf)])
+	in.cur.pkts = append(in.cur.pkts, dpkt{start: in.base + start, end: in.base + start + len(pkt), limit: in.base + len(buf)})
 	return raised
 }
 
@@ -362,9 +413,9 @@ func fixTransportChecksum(pkt []byte) {
 	var csumOff int
 	switch h.Protocol {
 	case protoTCP:
-		csumOff = 16
+		csumOff = tcpCsumOff
 	case protoUDP:
-		csumOff = 6
+		csumOff = udpCsumOff
 	default:
 		return
 	}
@@ -377,34 +428,13 @@ func fixTransportChecksum(pkt []byte) {
 	l4[csumOff], l4[csumOff+1] = 0, 0
 	var sum uint64
 	if h.Version == 4 {
-		sum = checksumAdd(sum, pkt[12:20])
+		sum = pseudoSum(pkt[12:16], pkt[16:20], h.Protocol, len(l4))
 	} else {
-		sum = checksumAdd(sum, pkt[8:40])
+		sum = pseudoSum(pkt[8:24], pkt[24:40], h.Protocol, len(l4))
 	}
-	sum += uint64(h.Protocol) + uint64(len(l4))
-	sum = checksumAdd(sum, l4)
-	c := ^checksumFold(sum)
+	c := ^fold64(sum + uint64(onesSum(l4)))
 	if c == 0 && h.Protocol == protoUDP {
 		c = 0xffff
 	}
 	binary.BigEndian.PutUint16(l4[csumOff:], c)
-}
-
-// checksumAdd adds b to a one's-complement sum (RFC 1071).
-func checksumAdd(sum uint64, b []byte) uint64 {
-	for len(b) >= 2 {
-		sum += uint64(b[0])<<8 | uint64(b[1])
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		sum += uint64(b[0]) << 8
-	}
-	return sum
-}
-
-func checksumFold(sum uint64) uint16 {
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return uint16(sum)
 }

@@ -44,6 +44,20 @@ type bundle struct {
 	pmtu int
 	// st is shared with the bundles that replace this one (UpdateSA).
 	st *saState
+	// encrypts and espAuth say what the statistics count the SA's ESP
+	// traffic as: encrypted, and authenticated by ESP (set by setState).
+	encrypts, espAuth bool
+}
+
+// setState attaches st to d.
+func (d *bundle) setState(st *saState) {
+	d.st = st
+	d.encrypts, d.espAuth = false, false
+	if st.esp != nil {
+		c := st.esp.Config()
+		d.encrypts = c.Encryption != esp.EncryptionNull
+		d.espAuth = c.Integrity != esp.IntegrityNone || c.Encryption != esp.EncryptionNull
+	}
 }
 
 // udpEncap is an SA's ESP-in-UDP ports.
@@ -351,7 +365,7 @@ func (b *Backend) newBundle(sa *datapath.SA) (*bundle, error) {
 	if st.limitPackets != 0 && st.softPackets == 0 {
 		st.softPackets = 1
 	}
-	d.st = st
+	d.setState(st)
 	return d, nil
 }
 

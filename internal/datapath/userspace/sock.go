@@ -29,6 +29,11 @@ type sock struct {
 	udp    bool
 	port   uint16      // UDP: the bound port
 	closed atomic.Bool // set by close
+	// gso is set while UDP GSO sends work on the socket (the sender turns
+	// it off when the path refuses them); gro when the socket takes
+	// coalesced datagrams (UDP_GRO).
+	gso atomic.Bool
+	gro bool
 }
 
 // openRaw opens a raw socket for proto (ESP or AH) of one family, marked
@@ -86,7 +91,17 @@ func openUDP(port uint16, mark uint32) (*sock, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("userspace: binding UDP port %d: %w", port, err)
 	}
-	return newSock(fd, false, true, port)
+	// Offloads where the kernel has them: UDP GSO (Linux 4.18) and GRO
+	// (Linux 5.0).
+	_, gsoErr := unix.GetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_SEGMENT)
+	groErr := unix.SetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_GRO, 1)
+	s, err := newSock(fd, false, true, port)
+	if err != nil {
+		return nil, err
+	}
+	s.gso.Store(gsoErr == nil)
+	s.gro = groErr == nil
+	return s, nil
 }
 
 func newSock(fd int, v6, udp bool, port uint16) (*sock, error) {
@@ -107,8 +122,9 @@ func (s *sock) close() error {
 	return s.f.Close()
 }
 
-// cmsgSpace is room for one IP_PKTINFO or IPV6_PKTINFO control message.
-var cmsgSpace = unix.CmsgSpace(unix.SizeofInet6Pktinfo)
+// cmsgSpace is room for the control messages of one received message:
+// IP_PKTINFO or IPV6_PKTINFO, and UDP_GRO (an int).
+var cmsgSpace = unix.CmsgSpace(unix.SizeofInet6Pktinfo) + unix.CmsgSpace(4)
 
 // mmsgs is a batch of messages for recvmmsg or sendmmsg, with the address,
 // I/O vector and control buffer of each preallocated, so that the packet
@@ -203,9 +219,10 @@ func (m *mmsgs) recv(s *sock, bufs [][]byte, off int) (int, error) {
 }
 
 // received describes message i of the last recv: its length, the source
-// address and port, and the destination address from the packet-info
-// control message (invalid if there was none).
-func (m *mmsgs) received(i int) (n int, src netip.AddrPort, dst netip.Addr, truncated bool) {
+// address and port, the destination address from the packet-info control
+// message (invalid if there was none), and for coalesced UDP datagrams
+// (UDP_GRO) their size, else 0.
+func (m *mmsgs) received(i int) (n int, src netip.AddrPort, dst netip.Addr, gso int, truncated bool) {
 	h := &m.hdrs[i]
 	n = int(h.Len)
 	truncated = h.Hdr.Flags&unix.MSG_TRUNC != 0
@@ -231,6 +248,8 @@ func (m *mmsgs) received(i int) (n int, src netip.AddrPort, dst netip.Addr, trun
 		case c.Level == unix.IPPROTO_IPV6 && c.Type == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
 			pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&data[0]))
 			dst = netip.AddrFrom16(pi.Addr)
+		case c.Level == unix.SOL_UDP && c.Type == unix.UDP_GRO && len(data) >= 4:
+			gso = int(binary.NativeEndian.Uint32(data))
 		}
 		sp := unix.CmsgSpace(int(c.Len) - unix.CmsgLen(0))
 		if sp > len(oob) {
@@ -238,7 +257,7 @@ func (m *mmsgs) received(i int) (n int, src netip.AddrPort, dst netip.Addr, trun
 		}
 		oob = oob[sp:]
 	}
-	return n, src, dst, truncated
+	return n, src, dst, gso, truncated
 }
 
 // add queues pkt for sending to dst (for UDP with its port) from src
