@@ -1,13 +1,12 @@
 package userspace
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"net/netip"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -111,10 +110,13 @@ type Backend struct {
 type tables struct {
 	// spd[0] are the IPv4 outbound rules, spd[1] the IPv6 ones.
 	spd [2]*spdIndex
-	// out holds the outbound SAs by filter and, for transport mode,
-	// addresses (outKey), newest first. Lists are replaced, never
-	// changed.
-	out *rcuMap[outKey, []*bundle]
+	// out holds the outbound SAs by outKey, newest first.
+	out *rcuMap[outKey, *saList]
+	// outShapes has bit s set while some outbound SA is filed under an
+	// outKey of shape s (bundle.key): the shapes a lookup tries. The
+	// writer counts them in shapeRefs.
+	outShapes atomic.Uint32
+	shapeRefs [16]int
 	// in holds the inbound SAs by protocol and SPI; an ESP+AH bundle is
 	// there twice.
 	in *rcuMap[spiKey, *bundle]
@@ -128,42 +130,82 @@ type tables struct {
 func newTables() tables {
 	return tables{
 		spd: [2]*spdIndex{newSPDIndex(true), newSPDIndex(false)},
-		out: newRCUMap[outKey, []*bundle](hashOutKey),
+		out: newRCUMap[outKey, *saList](hashOutKey),
 		in:  newRCUMap[spiKey, *bundle](hashSPIKey),
 		all: newRCUMap[datapath.SAID, *bundle](hashSAID),
 	}
 }
 
 // outKey files an outbound SA: by the filter (or tunnel policy) its
-// traffic refers to and, in transport mode, its addresses.
+// traffic refers to, in transport mode its addresses, and the protocol
+// and ports its traffic narrows it to. SAs filed under one key have the
+// same selectors, so the newest live one carries the key's traffic.
 type outKey struct {
-	filter        uint64
-	local, remote netip.Addr // zero in tunnel mode
+	filter                uint64
+	local, remote         netip.Addr // zero in tunnel mode
+	localPort, remotePort uint16
+	proto                 uint8
 }
 
-func hashOutKey(k outKey) uint64 { return hashAddr(hashAddr(mix64(k.filter), k.local), k.remote) }
+// Shapes of outKeys: which fields an SA's key sets.
+const (
+	shapeAddrs = 1 << iota
+	shapeProto
+	shapeLocalPort
+	shapeRemotePort
+)
 
-// key returns where d is filed in tables.out.
-func (d *bundle) key() outKey {
-	if d.tunnel {
-		return outKey{filter: d.filterID}
+func hashOutKey(k outKey) uint64 {
+	return hashAddr(hashAddr(mix64(k.filter^uint64(k.proto)<<56^uint64(k.localPort)<<40^uint64(k.remotePort)<<24), k.local), k.remote)
+}
+
+// key returns where d is filed in tables.out, and the key's shape.
+func (d *bundle) key() (outKey, int) {
+	k := outKey{filter: d.filterID, proto: d.proto, localPort: d.localPort, remotePort: d.remotePort}
+	shape := 0
+	if !d.tunnel {
+		k.local, k.remote = d.local, d.remote
+		shape |= shapeAddrs
 	}
-	return outKey{filter: d.filterID, local: d.local, remote: d.remote}
+	if d.proto != 0 {
+		shape |= shapeProto
+	}
+	if d.localPort != 0 {
+		shape |= shapeLocalPort
+	}
+	if d.remotePort != 0 {
+		shape |= shapeRemotePort
+	}
+	return k, shape
 }
 
 // outboundSA returns the newest live outbound SA of rule r that may carry
-// the flow fl of the given inner IP version, or nil.
+// the flow fl of the given inner IP version, or nil: for each shape of
+// key in use, the flow's key of that shape.
 func (t *tables) outboundSA(r *rule, fl *flow, v4 bool) *bundle {
 	var best *bundle
-	for _, k := range [2]outKey{{filter: r.id, local: fl.local, remote: fl.remote}, {filter: r.id}} {
-		for _, c := range t.out.get(k) {
-			if best != nil && c.order < best.order {
-				break
-			}
-			if !c.st.dead.Load() && c.innerV4 == v4 && c.matchesOutbound(fl) {
-				best = c
-				break
-			}
+	fits := func(c *bundle) bool { return !c.st.dead.Load() && c.innerV4 == v4 && c.matchesOutbound(fl) }
+	for shapes := t.outShapes.Load(); shapes != 0; shapes &= shapes - 1 {
+		s := bits.TrailingZeros32(shapes)
+		k := outKey{filter: r.id}
+		if s&shapeAddrs != 0 {
+			k.local, k.remote = fl.local, fl.remote
+		}
+		if s&shapeProto != 0 {
+			k.proto = fl.proto
+		}
+		if s&shapeLocalPort != 0 {
+			k.localPort = fl.localPort
+		}
+		if s&shapeRemotePort != 0 {
+			k.remotePort = fl.remotePort
+		}
+		var floor uint64
+		if best != nil {
+			floor = best.order + 1
+		}
+		if c := t.out.get(k).first(floor, fits); c != nil {
+			best = c
 		}
 	}
 	return best
@@ -627,20 +669,17 @@ func (b *Backend) insertLocked(d *bundle) {
 		}
 		return
 	}
-	k := d.key()
-	list := b.tab.out.get(k)
-	nl := make([]*bundle, 0, len(list)+1)
-	nl = append(nl, d)
-	for _, o := range list {
-		if o.id != d.id {
-			nl = append(nl, o)
-		}
+	k, shape := d.key()
+	b.tab.out.store(k, b.tab.out.get(k).with(d))
+	if b.tab.shapeRefs[shape]++; b.tab.shapeRefs[shape] == 1 {
+		b.tab.outShapes.Or(1 << shape)
 	}
-	// Newest first; an updated SA keeps its place.
-	slices.SortStableFunc(nl, func(x, y *bundle) int { return cmp.Compare(y.order, x.order) })
-	b.tab.out.store(k, nl)
-	if old != nil && old.key() != k {
-		b.removeOutLocked(old)
+	if old != nil {
+		if ok, oshape := old.key(); ok != k {
+			b.removeOutLocked(old)
+		} else {
+			b.tab.shapeRefs[oshape]-- // replaced in its list
+		}
 	}
 	b.tab.gen.Add(1)
 }
@@ -665,18 +704,19 @@ func (b *Backend) removeLocked(d *bundle) {
 // removeOutLocked takes the outbound SA d out of its list. The caller must
 // hold b.mu.
 func (b *Backend) removeOutLocked(d *bundle) {
-	k := d.key()
-	list := b.tab.out.get(k)
-	nl := make([]*bundle, 0, len(list))
-	for _, o := range list {
-		if o != d {
-			nl = append(nl, o)
-		}
+	k, shape := d.key()
+	l := b.tab.out.get(k)
+	nl := l.without(d)
+	if nl == l {
+		return // not there
 	}
-	if len(nl) == 0 {
+	if nl == nil {
 		b.tab.out.remove(k)
 	} else {
 		b.tab.out.store(k, nl)
+	}
+	if b.tab.shapeRefs[shape]--; b.tab.shapeRefs[shape] == 0 {
+		b.tab.outShapes.And(^uint32(1 << shape))
 	}
 }
 

@@ -34,6 +34,10 @@ type bundle struct {
 	// sel are the SA's selectors: the filter's conditions (in tunnel mode
 	// the inner selectors) and the traffic's protocol and port overrides.
 	sel conds
+	// proto, localPort and remotePort are the traffic's overrides (0:
+	// none); outbound SAs are filed by them (outKey).
+	proto                 uint8
+	localPort, remotePort uint16
 	// innerV4 is the IP version of the protected packets: in tunnel mode
 	// the tunnel filter's layer, in transport mode the traffic's.
 	innerV4 bool
@@ -407,6 +411,7 @@ func (b *Backend) describe(sa *datapath.SA) (*bundle, error) {
 	} else if d.tunnel {
 		return nil, fmt.Errorf("%w: a tunnel-mode SA needs its tunnel filter", datapath.ErrNotSupported)
 	}
+	d.proto, d.localPort, d.remotePort = t.IPProtocol, t.LocalPort, t.RemotePort
 	if t.IPProtocol != 0 {
 		d.sel = append(d.sel, cond{f: fieldProtocol, ivs: []ival{{u128{lo: uint64(t.IPProtocol)}, u128{lo: uint64(t.IPProtocol)}}}})
 	}
