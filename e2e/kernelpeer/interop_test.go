@@ -376,6 +376,15 @@ func TestInterop(t *testing.T) {
 						t.Logf("drops on the way: %s went up by %d", k, d)
 					}
 				}
+				if st, err := peer.XfrmStat(ctx); err == nil {
+					t.Logf("guest /proc/net/xfrm_stat (non-zero): %v", st)
+				}
+				if out, err := s.sadbd.Exec("stats"); err == nil {
+					t.Logf("sadb stats: %s", out)
+				}
+				if out, err := peer.Run(ctx, "xip -s xfrm state; xip xfrm policy"); err == nil {
+					t.Logf("guest XFRM:\n%s", out)
+				}
 			}()
 
 			// 1. Known sizes, to see what each side counts per packet.
