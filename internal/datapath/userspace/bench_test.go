@@ -492,6 +492,18 @@ func TestOutboundBatchSends(t *testing.T) {
 			if !slices.Equal(segs, want) {
 				t.Fatalf("datagrams per message %v, want %v", segs, want)
 			}
+			if !c.udp {
+				return
+			}
+			// Datagrams too large for the path MTU go one by one: only
+			// those may be fragmented.
+			d := bo.be.tab.all.get(datapath.SAID{Context: 1, Direction: wfp.DirectionOutbound})
+			d.pmtu = 1400
+			msgs, segs = nil, nil
+			bo.packets(10)
+			if len(segs) != 10 || slices.Max(segs) != 1 {
+				t.Fatalf("with a 1400-byte path MTU: datagrams per message %v", segs)
+			}
 		})
 	}
 }

@@ -36,12 +36,15 @@ type obatch struct {
 }
 
 // omsg is one message of a batch: arena[off:off+n] to dst on s (from src,
-// for UDP with a chosen source).
+// for UDP with a chosen source). alone keeps a UDP datagram out of GSO
+// runs: it does not fit the path MTU whole, and only a datagram sent on
+// its own may be fragmented.
 type omsg struct {
 	s      *sock
 	off, n int
 	dst    netip.AddrPort
 	src    netip.Addr
+	alone  bool
 }
 
 // Batch sizes of the outbound path.
@@ -334,6 +337,9 @@ func (o *outbound) protect(d *bundle, p, n int, h esp.IPHeaders) {
 		}
 		// The ESP packet; the kernel writes the IP and UDP headers.
 		o.add(s, start, end-start, netip.AddrPortFrom(d.remote, d.udp.remotePort), d.local)
+		if d.pmtu > 0 && end-start+esp.IPv4MinimumSize+esp.UDPHeaderSize > d.pmtu {
+			o.cur.msgs[len(o.cur.msgs)-1].alone = true
+		}
 		return
 	}
 	s := b.raw4

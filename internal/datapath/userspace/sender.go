@@ -70,13 +70,13 @@ func (x *sender) send(bt *obatch) {
 			x.s = m.s
 		}
 		n := 1
-		if m.s.udp && m.s.gso.Load() {
+		if m.s.udp && !m.alone && m.s.gso.Load() {
 			// The run: same destination and source, same size (the last
 			// may be shorter), contiguous iovecs not needed.
 			total := m.n
 			for i+n < len(msgs) && n < maxGSOSegments {
 				q := &msgs[i+n]
-				if q.s != m.s || q.dst != m.dst || q.src != m.src || q.n > m.n || total+q.n > maxGSOBytes || msgs[i+n-1].n != m.n {
+				if q.s != m.s || q.dst != m.dst || q.src != m.src || q.alone || q.n > m.n || total+q.n > maxGSOBytes || msgs[i+n-1].n != m.n {
 					break
 				}
 				total += q.n
