@@ -171,3 +171,58 @@ func TestCoalesceRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestSplitThenCoalesceUDP does for a UDP super-packet (a sender using
+// UDP GSO, handed over with USO) what TestSplitThenCoalesce does for TCP.
+func TestSplitThenCoalesceUDP(t *testing.T) {
+	const seg = 1200
+	for _, n := range []int{seg, 3*seg + 17, 40 * seg} {
+		udp := make([]byte, 8+n)
+		binary.BigEndian.PutUint16(udp[0:], 4433)
+		binary.BigEndian.PutUint16(udp[2:], 443)
+		for i := range n {
+			udp[8+i] = byte(i * 7)
+		}
+		pkt := ipPacket(innerA4, innerB4, protoUDP, udp)
+		binary.BigEndian.PutUint16(pkt[24:], uint16(len(udp)))
+		h := vnetHdr{flags: unix.VIRTIO_NET_HDR_F_NEEDS_CSUM, gsoType: unix.VIRTIO_NET_HDR_GSO_UDP_L4, hdrLen: 28, gsoSize: seg, csumStart: 20, csumOffset: 6}
+		sp, err := parseSuper(&h, pkt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		arena := make([]byte, 70000+sp.segments*64)
+		var starts []int
+		off := 64
+		for i := range sp.segments {
+			l := sp.segmentLen(i)
+			s := arena[off : off+l]
+			sp.segment(i, s)
+			if int(binary.BigEndian.Uint16(s[24:])) != l-20 || !l4ChecksumOK(s[12:16], s[16:20], protoUDP, s[20:]) {
+				t.Fatalf("%d bytes, segment %d: bad length or checksum", n, i)
+			}
+			starts = append(starts, off)
+			off += l + 64
+		}
+		head := arena[starts[0] : starts[0]+sp.segmentLen(0) : len(arena)]
+		g, ok := groCandidate(head, true)
+		if !ok {
+			t.Fatal("no candidate")
+		}
+		for i := 1; i < sp.segments; i++ {
+			if head, ok = groAppend(&g, head, arena[starts[i]:starts[i]+sp.segmentLen(i)]); !ok {
+				t.Fatalf("%d bytes: segment %d did not merge", n, i)
+			}
+		}
+		var hdr [vnetHdrLen]byte
+		groFinish(&g, head, hdr[:])
+		if !bytes.Equal(head[28:], pkt[28:]) {
+			t.Fatalf("%d bytes: the coalesced payload differs", n)
+		}
+		var vh vnetHdr
+		vh.decode(hdr[:])
+		if sp.segments > 1 && (vh.gsoType != unix.VIRTIO_NET_HDR_GSO_UDP_L4 || vh.gsoSize != seg || !completeChecksum(head, &vh) ||
+			!l4ChecksumOK(head[12:16], head[16:20], protoUDP, head[20:])) {
+			t.Fatalf("%d bytes: header %+v or checksum wrong", n, vh)
+		}
+	}
+}
