@@ -238,7 +238,7 @@ func (s *session) recvLoop() {
 			sub := s.subs[msg.Change.GetHandle()]
 			s.mu.Unlock()
 			if sub != nil {
-				sub.push(wfp.IPsecSAContextChange0{ChangeType: wfp.SAContextEventType(msg.Change.GetChangeType()), SAContextID: msg.Change.GetSaContextId()})
+				sub.Push(wfp.IPsecSAContextChange0{ChangeType: wfp.SAContextEventType(msg.Change.GetChangeType()), SAContextID: msg.Change.GetSaContextId()})
 			}
 		case *pb.ServerMessage_KeyNotify:
 			s.mu.Lock()
@@ -248,7 +248,7 @@ func (s *session) recvLoop() {
 				in, err1 := wire.DetailsFromPB(msg.KeyNotify.GetInbound())
 				out, err2 := wire.DetailsFromPB(msg.KeyNotify.GetOutbound())
 				if err1 == nil && err2 == nil {
-					km.push(in, out)
+					km.Push([2]*wfp.IPsecSADetails1{in, out})
 				}
 			}
 		}
@@ -273,10 +273,10 @@ func (s *session) fail(err error) {
 		close(pc.ch)
 	}
 	for _, sub := range subs {
-		sub.stop()
+		sub.Stop()
 	}
 	for _, km := range kms {
-		km.stop()
+		km.Stop()
 	}
 }
 

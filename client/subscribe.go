@@ -1,91 +1,18 @@
 package client
 
 import (
-	"sync"
-
 	pb "github.com/sadb-dev/sadb/api/sadb/v1"
+	"github.com/sadb-dev/sadb/internal/delivery"
 	"github.com/sadb-dev/sadb/internal/wire"
 	"github.com/sadb-dev/sadb/wfp"
 )
 
 // subscription delivers one subscription's changes to its callback, in
 // order, one at a time, on a goroutine of its own.
-type subscription struct {
-	cb wfp.IPsecSAContextCallback0
-
-	mu      sync.Mutex // guards q and stopped
-	q       []wfp.IPsecSAContextChange0
-	stopped bool
-
-	wake chan struct{} // capacity 1
-	done chan struct{} // closed by stop
-	cbMu sync.Mutex    // held while the callback runs
-	exit chan struct{} // closed when the goroutine has returned
-}
+type subscription = delivery.Queue[wfp.IPsecSAContextChange0]
 
 func newSubscription(cb wfp.IPsecSAContextCallback0) *subscription {
-	sub := &subscription{cb: cb, wake: make(chan struct{}, 1), done: make(chan struct{}), exit: make(chan struct{})}
-	go sub.run()
-	return sub
-}
-
-func (sub *subscription) push(ch wfp.IPsecSAContextChange0) {
-	sub.mu.Lock()
-	if !sub.stopped {
-		sub.q = append(sub.q, ch)
-	}
-	sub.mu.Unlock()
-	select {
-	case sub.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (sub *subscription) run() {
-	defer close(sub.exit)
-	for {
-		select {
-		case <-sub.done:
-			return
-		case <-sub.wake:
-		}
-		for {
-			sub.mu.Lock()
-			if sub.stopped || len(sub.q) == 0 {
-				sub.mu.Unlock()
-				break
-			}
-			ch := sub.q[0]
-			sub.q = sub.q[1:]
-			sub.mu.Unlock()
-			sub.cbMu.Lock()
-			if !sub.isStopped() {
-				sub.cb(&ch)
-			}
-			sub.cbMu.Unlock()
-		}
-	}
-}
-
-func (sub *subscription) isStopped() bool {
-	sub.mu.Lock()
-	defer sub.mu.Unlock()
-	return sub.stopped
-}
-
-// stop ends delivery and waits for a running callback.
-func (sub *subscription) stop() {
-	sub.mu.Lock()
-	if sub.stopped {
-		sub.mu.Unlock()
-		return
-	}
-	sub.stopped = true
-	sub.q = nil
-	sub.mu.Unlock()
-	close(sub.done)
-	sub.cbMu.Lock()
-	sub.cbMu.Unlock()
+	return delivery.New(func(ch wfp.IPsecSAContextChange0) { cb(&ch) }, nil)
 }
 
 func (s *session) IPsecSaContextSubscribe0(in *wfp.IPsecSAContextSubscription0, cb wfp.IPsecSAContextCallback0) (wfp.SubscriptionHandle, error) {
@@ -105,7 +32,7 @@ func (s *session) IPsecSaContextSubscribe0(in *wfp.IPsecSAContextSubscription0, 
 	})
 	if err != nil {
 		if sub != nil {
-			sub.stop()
+			sub.Stop()
 		}
 		return 0, err
 	}
@@ -122,7 +49,7 @@ func (s *session) IPsecSaContextUnsubscribe0(h wfp.SubscriptionHandle) error {
 	delete(s.subs, uint64(h))
 	s.mu.Unlock()
 	if sub != nil {
-		sub.stop()
+		sub.Stop()
 	}
 	return nil
 }
@@ -142,73 +69,11 @@ func (s *session) IPsecSaContextSubscriptionsGet0() ([]*wfp.IPsecSAContextSubscr
 	return out, nil
 }
 
-// keyManager delivers KeyNotify calls in order on a goroutine of its own.
-type keyManager struct {
-	notify func(in, out *wfp.IPsecSADetails1)
-
-	mu      sync.Mutex // guards q and stopped
-	q       [][2]*wfp.IPsecSADetails1
-	stopped bool
-	wake    chan struct{}
-	done    chan struct{}
-	cbMu    sync.Mutex
-}
+// keyManager delivers KeyNotify calls, in order, on a goroutine of its own.
+type keyManager = delivery.Queue[[2]*wfp.IPsecSADetails1]
 
 func newKeyManager(notify func(in, out *wfp.IPsecSADetails1)) *keyManager {
-	km := &keyManager{notify: notify, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	go km.run()
-	return km
-}
-
-func (km *keyManager) push(in, out *wfp.IPsecSADetails1) {
-	km.mu.Lock()
-	if !km.stopped {
-		km.q = append(km.q, [2]*wfp.IPsecSADetails1{in, out})
-	}
-	km.mu.Unlock()
-	select {
-	case km.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (km *keyManager) run() {
-	for {
-		select {
-		case <-km.done:
-			return
-		case <-km.wake:
-		}
-		for {
-			km.mu.Lock()
-			if km.stopped || len(km.q) == 0 {
-				km.mu.Unlock()
-				break
-			}
-			it := km.q[0]
-			km.q = km.q[1:]
-			km.mu.Unlock()
-			km.cbMu.Lock()
-			if km.notify != nil {
-				km.notify(it[0], it[1])
-			}
-			km.cbMu.Unlock()
-		}
-	}
-}
-
-func (km *keyManager) stop() {
-	km.mu.Lock()
-	if km.stopped {
-		km.mu.Unlock()
-		return
-	}
-	km.stopped = true
-	km.q = nil
-	km.mu.Unlock()
-	close(km.done)
-	km.cbMu.Lock()
-	km.cbMu.Unlock()
+	return delivery.New(func(p [2]*wfp.IPsecSADetails1) { notify(p[0], p[1]) }, nil)
 }
 
 func (s *session) IPsecKeyManagerAddAndRegister0(k *wfp.IPsecKeyManager0, cbs *wfp.IPsecKeyManagerCallbacks0) (wfp.KeyManagerHandle, error) {
@@ -229,7 +94,7 @@ func (s *session) IPsecKeyManagerAddAndRegister0(k *wfp.IPsecKeyManager0, cbs *w
 	})
 	if err != nil {
 		if km != nil {
-			km.stop()
+			km.Stop()
 		}
 		return 0, err
 	}
@@ -245,7 +110,7 @@ func (s *session) IPsecKeyManagerUnregisterAndDelete0(h wfp.KeyManagerHandle) er
 	delete(s.kms, uint64(h))
 	s.mu.Unlock()
 	if km != nil {
-		km.stop()
+		km.Stop()
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/sadb-dev/sadb/internal/delivery"
 	"github.com/sadb-dev/sadb/wfp"
 )
 
@@ -19,52 +20,14 @@ type kmRegistration struct {
 	s   *session
 	km  wfp.IPsecKeyManager0
 	cbs wfp.IPsecKeyManagerCallbacks0
-
-	mu   sync.Mutex // guards q
-	q    []*wfp.IPsecSAContext1
-	wake chan struct{} // capacity 1
-	done chan struct{} // closed when the registration ends
-	exit chan struct{} // closed when the worker has returned
+	// q calls KeyNotify, in order, one at a time.
+	q *delivery.Queue[*wfp.IPsecSAContext1]
 }
 
-// start launches the worker that calls KeyNotify, in order, one at a time.
+// start launches the registration's notification queue.
 func (r *kmRegistration) start(e *Engine) {
-	r.wake = make(chan struct{}, 1)
-	r.done = make(chan struct{})
-	r.exit = make(chan struct{})
-	go func() {
-		defer close(r.exit)
-		for {
-			select {
-			case <-r.done:
-				return
-			case <-r.wake:
-			}
-			for {
-				r.mu.Lock()
-				if len(r.q) == 0 {
-					r.mu.Unlock()
-					break
-				}
-				sc := r.q[0]
-				r.q = r.q[1:]
-				r.mu.Unlock()
-				select {
-				case <-r.done:
-					return
-				default:
-				}
-				func() {
-					defer func() {
-						if p := recover(); p != nil {
-							e.log.Error("key manager callback panicked", "panic", p)
-						}
-					}()
-					r.cbs.KeyNotify(sc.InboundSA, sc.OutboundSA)
-				}()
-			}
-		}
-	}()
+	r.q = delivery.New(func(sc *wfp.IPsecSAContext1) { r.cbs.KeyNotify(sc.InboundSA, sc.OutboundSA) },
+		func(p any) { e.log.Error("key manager callback panicked", "panic", p) })
 }
 
 func (k *keyManagers) remove(r *kmRegistration) {
@@ -73,12 +36,12 @@ func (k *keyManagers) remove(r *kmRegistration) {
 		if x == r {
 			k.regs = append(k.regs[:i], k.regs[i+1:]...)
 			k.n.Add(-1)
-			close(r.done)
 			break
 		}
 	}
 	k.mu.Unlock()
-	<-r.exit // a running callback finishes first
+	r.q.Stop() // a running callback finishes first
+	r.q.Wait()
 }
 
 // notify queues KeyNotify for context id, whose outbound bundle was just
@@ -97,14 +60,7 @@ func (k *keyManagers) notify(e *Engine, id uint64) {
 		return
 	}
 	for _, r := range k.regs {
-		sc := e.export(c, r.s.mayReadKeys())
-		r.mu.Lock()
-		r.q = append(r.q, sc)
-		r.mu.Unlock()
-		select {
-		case r.wake <- struct{}{}:
-		default:
-		}
+		r.q.Push(e.export(c, r.s.mayReadKeys()))
 	}
 }
 

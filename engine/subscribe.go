@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/sadb-dev/sadb/internal/delivery"
 	"github.com/sadb-dev/sadb/wfp"
 )
 
@@ -139,20 +140,14 @@ func (b *eventBus) close() {
 	b.wg.Wait()
 }
 
-// subscription is one IPsecSaContextSubscribe0 registration.
+// subscription is one IPsecSaContextSubscribe0 registration. Its changes
+// reach the callback through a delivery queue: in order, one at a time, on
+// a goroutine of the engine.
 type subscription struct {
 	s             *session
 	info          wfp.IPsecSAContextSubscription0
 	local, remote subnet
-	cb            wfp.IPsecSAContextCallback0
-
-	mu        sync.Mutex // guards q and cancelled
-	q         []wfp.IPsecSAContextChange0
-	cancelled bool
-
-	wake chan struct{} // capacity 1
-	done chan struct{} // closed by unsubscribe
-	cbMu sync.Mutex    // held while the callback runs
+	q             *delivery.Queue[wfp.IPsecSAContextChange0]
 }
 
 func (sub *subscription) matches(ev *event) bool {
@@ -162,78 +157,20 @@ func (sub *subscription) matches(ev *event) bool {
 	return accessCheck(sub.s.e.sadbSD.Load(), &sub.s.tok, wfp.ActrlRead)
 }
 
-func (sub *subscription) push(ch wfp.IPsecSAContextChange0) {
-	sub.mu.Lock()
-	if !sub.cancelled {
-		sub.q = append(sub.q, ch)
-	}
-	sub.mu.Unlock()
-	select {
-	case sub.wake <- struct{}{}:
-	default:
-	}
-}
-
-// deliver runs the callbacks, one at a time, in order.
-func (sub *subscription) deliver(wg *sync.WaitGroup) {
-	defer wg.Done()
-	for {
-		select {
-		case <-sub.done:
-			return
-		case <-sub.wake:
-		}
-		for {
-			sub.mu.Lock()
-			if sub.cancelled || len(sub.q) == 0 {
-				sub.mu.Unlock()
-				break
-			}
-			ch := sub.q[0]
-			sub.q = sub.q[1:]
-			sub.mu.Unlock()
-			sub.cbMu.Lock()
-			if !sub.isCancelled() {
-				sub.call(&ch)
-			}
-			sub.cbMu.Unlock()
-		}
-	}
-}
-
-func (sub *subscription) isCancelled() bool {
-	sub.mu.Lock()
-	defer sub.mu.Unlock()
-	return sub.cancelled
-}
-
-func (sub *subscription) call(ch *wfp.IPsecSAContextChange0) {
-	defer func() {
-		if r := recover(); r != nil {
-			sub.s.e.log.Error("SA context subscription callback panicked", "panic", r, "session", sub.s.info.SessionKey)
-		}
-	}()
-	sub.cb(ch)
-}
+func (sub *subscription) push(ch wfp.IPsecSAContextChange0) { sub.q.Push(ch) }
 
 func (b *eventBus) unsubscribe(sub *subscription) {
-	sub.mu.Lock()
-	if sub.cancelled {
-		sub.mu.Unlock()
+	if sub.q.Stopped() {
 		return
 	}
-	sub.cancelled = true
-	sub.q = nil
-	sub.mu.Unlock()
-	close(sub.done)
-	sub.cbMu.Lock() // waits for a running callback
-	sub.cbMu.Unlock()
+	sub.q.Stop() // waits for a running callback
 	b.mu.Lock()
 	if _, ok := b.subs[sub]; ok {
 		delete(b.subs, sub)
 		b.nsubs.Add(-1)
 	}
 	b.mu.Unlock()
+	sub.q.Wait()
 }
 
 // IPsecSaContextSubscribe0 subscribes to SA context changes.
@@ -249,8 +186,7 @@ func (s *session) IPsecSaContextSubscribe0(in *wfp.IPsecSAContextSubscription0, 
 		if in.Flags != 0 {
 			return wfp.Errorf(wfp.ErrInvalidFlags, "subscription flags are reserved and must be 0")
 		}
-		sub := &subscription{s: s, cb: cb, wake: make(chan struct{}, 1), done: make(chan struct{}),
-			local: subnet{any: true}, remote: subnet{any: true}}
+		sub := &subscription{s: s, local: subnet{any: true}, remote: subnet{any: true}}
 		if t := in.EnumTemplate; t != nil {
 			var err error
 			if sub.local, err = parseSubnet(&t.LocalSubNet, "enumTemplate.localSubNet"); err != nil {
@@ -267,11 +203,12 @@ func (s *session) IPsecSaContextSubscribe0(in *wfp.IPsecSAContextSubscription0, 
 			b.mu.Unlock()
 			return wfp.Errorf(wfp.ErrorServiceNotActive, "the engine is shut down")
 		}
+		sub.q = delivery.New(func(ch wfp.IPsecSAContextChange0) { cb(&ch) }, func(r any) {
+			s.e.log.Error("SA context subscription callback panicked", "panic", r, "session", s.info.SessionKey)
+		})
 		b.subs[sub] = struct{}{}
 		b.nsubs.Add(1)
-		b.wg.Add(1)
 		b.mu.Unlock()
-		go sub.deliver(&b.wg)
 		h = s.newHandle(sub)
 		return nil
 	})
