@@ -272,11 +272,7 @@ func (s *session) IPsecSaContextEnum0(h wfp.EnumHandle, n uint32) ([]*wfp.IPsecS
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*wfp.IPsecSAContext0, len(page))
-	for i, sc := range page {
-		out[i] = sc.ToContext0()
-	}
-	return out, nil
+	return wfp.ToContexts0(page), nil
 }
 
 func (s *session) IPsecSaContextDestroyEnumHandle0(h wfp.EnumHandle) error {
@@ -316,11 +312,7 @@ func (s *session) IPsecSaEnum0(h wfp.EnumHandle, n uint32) ([]*wfp.IPsecSADetail
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*wfp.IPsecSADetails0, len(page))
-	for i, d := range page {
-		out[i] = d.ToDetails0()
-	}
-	return out, nil
+	return wfp.ToDetails0(page), nil
 }
 
 func (s *session) IPsecSaDestroyEnumHandle0(h wfp.EnumHandle) error {

@@ -66,3 +66,21 @@ func (s *IPsecStatistics1) ToStatistics0() *IPsecStatistics0 {
 		OutboundTrafficStatistics:     s.OutboundTrafficStatistics.IPsecTrafficStatistics0,
 	}
 }
+
+// ToContexts0 narrows a page of IPSEC_SA_CONTEXT1 (for IPsecSaContextEnum0).
+func ToContexts0(page []*IPsecSAContext1) []*IPsecSAContext0 {
+	out := make([]*IPsecSAContext0, len(page))
+	for i, sc := range page {
+		out[i] = sc.ToContext0()
+	}
+	return out
+}
+
+// ToDetails0 narrows a page of IPSEC_SA_DETAILS1 (for IPsecSaEnum0).
+func ToDetails0(page []*IPsecSADetails1) []*IPsecSADetails0 {
+	out := make([]*IPsecSADetails0, len(page))
+	for i, d := range page {
+		out[i] = d.ToDetails0()
+	}
+	return out
+}
