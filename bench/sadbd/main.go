@@ -207,9 +207,11 @@ func (b *bench) fsync() error {
 	}
 	slices.Sort(lat)
 	p50 := lat[n/2]
-	// A bbolt transaction is two fdatasyncs (pages, then the meta page).
-	bound := float64(b.o.clients) / (2 * p50.Seconds())
-	b.printf("fsync      4 KiB write + fdatasync: p50 %v p99 %v; a disk transaction is two: with %d callers each waiting for its reply, at most %.0f calls/s (%.0f SA contexts/s) [load %s]\n",
+	// A commit is one write-ahead log frame, one fdatasync, shared by
+	// every commit waiting at the time (group commit): a caller that
+	// waits for its reply before its next call waits at least one.
+	bound := float64(b.o.clients) / p50.Seconds()
+	b.printf("fsync      4 KiB write + fdatasync: p50 %v p99 %v; a commit waits for one: with %d callers each waiting for its reply, at most %.0f calls/s (%.0f SA contexts/s) [load %s]\n",
 		p50.Round(time.Microsecond), lat[n*99/100].Round(time.Microsecond), b.o.clients, bound, bound/4, loadavg())
 	return nil
 }
@@ -433,11 +435,11 @@ func (b *bench) rpcThroughput(label string, memory bool) (result, error) {
 		return result{}, err
 	}
 	calls := m1["sadb_store_commits_total"] - m0["sadb_store_commits_total"]
-	txns := m1["sadb_store_disk_transactions_total"] - m0["sadb_store_disk_transactions_total"]
+	txns := m1["sadb_store_log_frames_total"] - m0["sadb_store_log_frames_total"]
 	perTxn, diskMean, commitMean := 0.0, time.Duration(0), time.Duration(0)
 	if txns > 0 {
 		perTxn = calls / txns
-		diskMean = seconds((m1["sadb_store_disk_seconds_sum"] - m0["sadb_store_disk_seconds_sum"]) / txns)
+		diskMean = seconds((m1["sadb_store_log_write_seconds_sum"] - m0["sadb_store_log_write_seconds_sum"]) / txns)
 		commitMean = seconds((m1["sadb_store_commit_seconds_sum"] - m0["sadb_store_commit_seconds_sum"]) / calls)
 	}
 	b.printf("rpc        %-14s %2d clients: %8.0f SA contexts/s (%.0f calls/s) over %v; CPU per context: sadbd %v, clients %v [load %s -> %s]\n",
@@ -447,7 +449,7 @@ func (b *bench) rpcThroughput(label string, memory bool) (result, error) {
 		r.server.per(r.server.reads, r.contexts), r.server.per(r.server.writes, r.contexts), r.server.per(r.server.switches, r.contexts),
 		r.client.per(r.client.reads, r.contexts), r.client.per(r.client.writes, r.contexts), r.client.per(r.client.switches, r.contexts))
 	if txns > 0 {
-		b.printf("store      %.1f commits per disk transaction, %.0f disk transactions/s of %v each on average; a commit waits %v on average\n",
+		b.printf("store      %.1f commits per log frame, %.0f log frames/s (one fdatasync each) of %v each on average; a commit waits %v on average\n",
 			perTxn, txns/r.elapsed.Seconds(), diskMean.Round(time.Microsecond), commitMean.Round(time.Microsecond))
 	}
 	rss, _, _ := p.Memory()
@@ -585,7 +587,7 @@ func (b *bench) restart() error {
 }
 
 // fill plumbs n SA contexts into a new store at path, in this process,
-// with enough concurrent sessions to fill the disk transactions.
+// with enough concurrent sessions to fill the log frames.
 func fill(path string, n int) error {
 	st, err := bolt.Open(path, bolt.Options{})
 	if err != nil {

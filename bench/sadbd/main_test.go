@@ -39,7 +39,7 @@ func TestBenchPrintsFigures(t *testing.T) {
 		`rpc +no store/1conn +2 clients: +(\d+) SA contexts/s`,
 		`in-process +2 goroutines: +(\d+) SA contexts/s`,
 		`in-process durable +2 goroutines: +(\d+) SA contexts/s`,
-		`store +[\d.]+ commits per disk transaction, (\d+) disk transactions/s`,
+		`store +[\d.]+ commits per log frame, (\d+) log frames/s`,
 		`syscalls +per SA context: sadbd [\d.]+ reads, ([\d.]+) writes`,
 		`restart +round 1: serving .* (\d+) SA contexts; RSS`,
 		`ratio +RPC durable / in-process: ([\d.]+)`,
