@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"net/netip"
 	"runtime"
 	"sort"
 	"sync/atomic"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sadb-dev/sadb/clock"
+	"github.com/sadb-dev/sadb/conformance"
 	"github.com/sadb-dev/sadb/wfp"
 )
 
@@ -239,4 +241,46 @@ func BenchmarkEnumerate1M(b *testing.B) {
 			b.Fatalf("enumerated %d", n)
 		}
 	}
+}
+
+// BenchmarkFilterAdd adds and deletes one transport filter pair with n
+// other pairs installed: a keying daemon installing a pair per peer must
+// not pay for the peers before it.
+func BenchmarkFilterAdd(b *testing.B) {
+	for _, n := range []int{1_000, 100_000} {
+		b.Run(itoa(n), func(b *testing.B) {
+			e, _ := newTestEngine(b, Options{Clock: clock.System()})
+			api := openAdmin(b, e)
+			local := netip.MustParseAddr("192.0.2.1")
+			remote := func(i int) netip.Addr {
+				return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+			}
+			for i := range n {
+				addTransportFilterPair(b, api, local, remote(i))
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				out, in := addTransportFilterPair(b, api, local, remote(n+i%1000))
+				if err := api.FwpmFilterDeleteById0(out); err != nil {
+					b.Fatal(err)
+				}
+				if err := api.FwpmFilterDeleteById0(in); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pairs/s")
+		})
+	}
+}
+
+func addTransportFilterPair(tb testing.TB, api wfp.API, local, remote netip.Addr) (out, in uint64) {
+	var err error
+	if out, err = api.FwpmFilterAdd0(conformance.TransportFilter(wfp.DirectionOutbound, local, remote), nil); err != nil {
+		tb.Fatal(err)
+	}
+	if in, err = api.FwpmFilterAdd0(conformance.TransportFilter(wfp.DirectionInbound, local, remote), nil); err != nil {
+		tb.Fatal(err)
+	}
+	return out, in
 }

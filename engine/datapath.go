@@ -214,7 +214,7 @@ func (e *Engine) programAll() {
 	if e.dp == nil {
 		return
 	}
-	for _, f := range e.filters.load().byID {
+	for _, f := range e.filters.all() {
 		if err := e.dp.AddFilter(f.f); err != nil {
 			e.log.Error("data path refused a stored filter", "id", f.f.FilterID, "err", err)
 		}

@@ -155,7 +155,6 @@ func New(opts Options) (*Engine, error) {
 	e.gate.init()
 	e.ctxs.init()
 	e.spis.init()
-	e.filters.init()
 	e.bus.init(e)
 	e.timers.init(e)
 	if _, none := e.dp.(datapath.None); none {
@@ -329,7 +328,7 @@ func (e *Engine) Stats() Stats {
 	for _, c := range e.ctxs.snapshot() {
 		st.ContextsByState[c.state]++
 	}
-	st.Filters = len(e.filters.load().byID)
+	st.Filters = e.filters.count()
 	e.sessMu.Lock()
 	st.Sessions = len(e.sessions)
 	e.sessMu.Unlock()

@@ -1,12 +1,11 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
-	"maps"
 	"math"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,43 +66,25 @@ func (f *filter) refCount() int64 {
 	return n
 }
 
-// filterTable holds the filters. Readers load an immutable snapshot;
-// writers (adding and deleting filters is rare) copy it under mu.
+// filterTable holds the filters. Readers (every SA context call looks its
+// filter up) take no lock: the indexes are concurrent hash tries
+// (sync.Map), so a reader sees each filter either whole or not at all.
+// Writers are rare but may be many in a row (a keying daemon installing a
+// filter pair per peer): each costs O(log n), not a copy of the table.
 type filterTable struct {
-	mu   sync.Mutex // serializes writers
-	snap atomic.Pointer[filterSnap]
-	next atomic.Uint64
-}
-
-type filterSnap struct {
-	byID  map[uint64]*filter
-	byKey map[wfp.GUID]uint64
+	// mu serializes writers, so that byID, byKey, inbound and n change
+	// together: a reader may see a filter in one index a moment before
+	// another, never a filter that is half inserted.
+	mu   sync.Mutex
+	byID sync.Map // uint64 → *filter
+	// byKey maps filter keys to ids, for FwpmFilterAdd0's duplicate check.
+	byKey sync.Map // wfp.GUID → uint64
 	// inbound indexes inbound IPsec filters by kind, version and
 	// conditions, for IPsecSaContextCreate1's cached inbound filter id.
-	inbound map[string][]uint64
-}
-
-func (t *filterTable) init() {
-	t.snap.Store(&filterSnap{byID: map[uint64]*filter{}, byKey: map[wfp.GUID]uint64{}, inbound: map[string][]uint64{}})
-}
-
-func (t *filterTable) load() *filterSnap { return t.snap.Load() }
-
-// update copies the snapshot, lets fn change the copy and publishes it.
-func (t *filterTable) update(fn func(s *filterSnap)) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	old := t.snap.Load()
-	n := &filterSnap{
-		byID:    maps.Clone(old.byID),
-		byKey:   maps.Clone(old.byKey),
-		inbound: make(map[string][]uint64, len(old.inbound)),
-	}
-	for k, v := range old.inbound {
-		n.inbound[k] = slices.Clone(v)
-	}
-	fn(n)
-	t.snap.Store(n)
+	// Its slices are immutable: a writer stores a new one.
+	inbound sync.Map     // string → []uint64
+	n       atomic.Int64 // filters in byID
+	next    atomic.Uint64
 }
 
 func inboundIndexKey(k ipsecKind, v wfp.IPVersion, cond string) string {
@@ -118,41 +99,77 @@ func (t *filterTable) insert(f *filter) {
 		f.pairKey = inboundIndexKey(kindTunnelIn, f.ipv, f.condKey)
 	}
 	f.deleting.Store(false)
-	t.update(func(s *filterSnap) {
-		id := f.f.FilterID
-		s.byID[id] = f
-		s.byKey[f.f.FilterKey] = id
-		if f.kind == kindTransportIn || f.kind == kindTunnelIn {
-			s.inbound[f.pairKey] = append(s.inbound[f.pairKey], id)
-		}
-	})
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	id := f.f.FilterID
+	if _, loaded := t.byID.Swap(id, f); !loaded {
+		t.n.Add(1)
+	}
+	t.byKey.Store(f.f.FilterKey, id)
+	if f.kind == kindTransportIn || f.kind == kindTunnelIn {
+		old, _ := t.inbound.Load(f.pairKey)
+		ids, _ := old.([]uint64)
+		t.inbound.Store(f.pairKey, append(slices.Clip(ids), id))
+	}
 }
 
 func (t *filterTable) remove(id uint64) *filter {
-	var f *filter
-	t.update(func(s *filterSnap) {
-		if f = s.byID[id]; f == nil {
-			return
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	v, ok := t.byID.LoadAndDelete(id)
+	if !ok {
+		return nil
+	}
+	t.n.Add(-1)
+	f := v.(*filter)
+	t.byKey.Delete(f.f.FilterKey)
+	if f.kind == kindTransportIn || f.kind == kindTunnelIn {
+		old, _ := t.inbound.Load(f.pairKey)
+		ids, _ := old.([]uint64)
+		ids = slices.DeleteFunc(slices.Clone(ids), func(x uint64) bool { return x == id })
+		if len(ids) == 0 {
+			t.inbound.Delete(f.pairKey)
+		} else {
+			t.inbound.Store(f.pairKey, ids)
 		}
-		delete(s.byID, id)
-		delete(s.byKey, f.f.FilterKey)
-		if f.kind == kindTransportIn || f.kind == kindTunnelIn {
-			ids := slices.DeleteFunc(s.inbound[f.pairKey], func(x uint64) bool { return x == id })
-			if len(ids) == 0 {
-				delete(s.inbound, f.pairKey)
-			} else {
-				s.inbound[f.pairKey] = ids
-			}
-		}
-	})
+	}
 	return f
 }
 
-func (t *filterTable) get(id uint64) *filter { return t.load().byID[id] }
+func (t *filterTable) get(id uint64) *filter {
+	if v, ok := t.byID.Load(id); ok {
+		return v.(*filter)
+	}
+	return nil
+}
+
+// hasKey reports whether a filter with key k exists.
+func (t *filterTable) hasKey(k wfp.GUID) bool {
+	_, ok := t.byKey.Load(k)
+	return ok
+}
+
+// count returns the number of filters.
+func (t *filterTable) count() int { return int(t.n.Load()) }
+
+// all returns the filters in id order.
+func (t *filterTable) all() []*filter {
+	out := make([]*filter, 0, t.count())
+	t.byID.Range(func(_, v any) bool {
+		out = append(out, v.(*filter))
+		return true
+	})
+	slices.SortFunc(out, func(a, b *filter) int { return cmp.Compare(a.f.FilterID, b.f.FilterID) })
+	return out
+}
 
 // cachedInbound returns the inbound filter matching outbound filter out.
 func (t *filterTable) cachedInbound(out *filter) uint64 {
-	ids := t.load().inbound[out.pairKey]
+	v, ok := t.inbound.Load(out.pairKey)
+	if !ok {
+		return 0
+	}
+	ids := v.([]uint64)
 	if len(ids) == 0 {
 		return 0
 	}
@@ -250,7 +267,7 @@ func (s *session) FwpmFilterAdd0(in *wfp.FwpmFilter0, sd *wfp.SecurityDescriptor
 			f.sd = normalizeSD(sd)
 		}
 		e := s.e
-		if _, dup := e.filters.load().byKey[f.f.FilterKey]; dup {
+		if e.filters.hasKey(f.f.FilterKey) {
 			return wfp.Errorf(wfp.ErrAlreadyExists, "a filter with key %s exists", f.f.FilterKey)
 		}
 		id = e.filters.next.Add(1)
@@ -665,14 +682,8 @@ func (s *session) FwpmFilterCreateEnumHandle0(tmpl *wfp.FwpmFilterEnumTemplate0)
 			return err
 		}
 		e := s.e
-		snap := e.filters.load()
-		all := make([]*filter, 0, len(snap.byID))
-		for _, f := range snap.byID {
-			all = append(all, f)
-		}
-		sort.Slice(all, func(i, j int) bool { return all[i].f.FilterID < all[j].f.FilterID })
 		en := &filterEnum{}
-		for _, f := range all {
+		for _, f := range e.filters.all() {
 			if match(f) && s.checkFilter(f, wfp.ActrlRead) == nil {
 				en.items = append(en.items, f.f)
 			}

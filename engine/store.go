@@ -386,6 +386,6 @@ func (e *Engine) load() error {
 			return fmt.Errorf("engine: persisting the deletion of %d expired SA contexts failed", len(due))
 		}
 	}
-	e.log.Info("loaded the store", "saContexts", len(ctxs)-len(due), "expiredWhileDown", len(due), "filters", len(e.filters.load().byID))
+	e.log.Info("loaded the store", "saContexts", len(ctxs)-len(due), "expiredWhileDown", len(due), "filters", e.filters.count())
 	return nil
 }

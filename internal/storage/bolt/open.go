@@ -203,12 +203,15 @@ func recoverLog(db *bbolt.DB, file *os.File, path string, opts Options) (*Store,
 	if err := lockLog(f, lpath); err != nil {
 		return nil, err
 	}
-	img, err := readLog(f, lh.size, lpath)
+	// The log is mapped, not read: a read would put its whole size on the
+	// heap (64 MiB by default), which the process would keep long after.
+	img, unmap, err := mapFile(f, lh.size)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bolt: mapping %s: %w", lpath, err)
 	}
 	rec, err := scanLog(img, h.log, &h.id, lpath)
 	if err != nil {
+		unmap()
 		return nil, err
 	}
 	s := newStore(db, file, path, h.id, opts)
@@ -218,7 +221,9 @@ func recoverLog(db *bbolt.DB, file *os.File, path string, opts Options) (*Store,
 	}
 	// The log starts over at its first slot, empty: every frame on disk
 	// is numbered before rec.next (scanLog proved it).
-	if err := s.writeCheckpoint(mt.sorted(), logState{seq: rec.next, pos: logDataStart, open: true}); err != nil {
+	err = s.writeCheckpoint(mt.sorted(), logState{seq: rec.next, pos: logDataStart, open: true})
+	unmap() // the memtable's values alias the log; the checkpoint copied them
+	if err != nil {
 		return nil, err
 	}
 	s.stats.recoveredCommits, s.stats.recoveredTorn = rec.commits, rec.torn

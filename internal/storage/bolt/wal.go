@@ -453,12 +453,3 @@ func tornAt(img []byte, pos int64, seq uint64) bool {
 	return pos+frameHeaderSize <= int64(len(img)) &&
 		binary.LittleEndian.Uint32(img[pos:]) == frameMagic && binary.LittleEndian.Uint64(img[pos+16:]) == seq
 }
-
-// readLog reads the whole log file f of the given size.
-func readLog(f *os.File, size int64, path string) ([]byte, error) {
-	img := make([]byte, size)
-	if _, err := f.ReadAt(img, 0); err != nil {
-		return nil, fmt.Errorf("bolt: reading %s: %w", path, err)
-	}
-	return img, nil
-}
