@@ -512,3 +512,30 @@ func TestNATKeepalives(t *testing.T) {
 		t.Fatalf("keepalives: %d from A, %d from B in 2.5 s:\n%s", fromA, fromB, strings.Join(seen, "\n"))
 	}
 }
+
+// The sockets' buffers are sockBuffer, past net.core.rmem_max and
+// wmem_max when those are lower (the kernel reports twice what was set).
+func TestSocketBuffers(t *testing.T) {
+	requireRoot(t)
+	for _, open := range []func() (*sock, error){
+		func() (*sock, error) { return openRaw(false, unix.IPPROTO_ESP, 0) },
+		func() (*sock, error) { return openUDP(0, 0) },
+	} {
+		s, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rcv, snd int
+		err = s.rc.Control(func(fd uintptr) {
+			rcv, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
+			snd, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
+		})
+		s.close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rcv < 2*sockBuffer || snd < 2*sockBuffer {
+			t.Errorf("receive buffer %d, send buffer %d; want %d each", rcv, snd, 2*sockBuffer)
+		}
+	}
+}

@@ -52,8 +52,6 @@ func openRaw(v6 bool, proto int, mark uint32) (*sock, error) {
 	opts := []struct{ level, name, value int }{
 		{unix.SOL_SOCKET, unix.SO_MARK, int(mark)},
 		{level, hdrincl, 1},
-		{unix.SOL_SOCKET, unix.SO_RCVBUF, 4 << 20},
-		{unix.SOL_SOCKET, unix.SO_SNDBUF, 4 << 20},
 	}
 	if v6 {
 		opts = append(opts, struct{ level, name, value int }{unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1})
@@ -64,6 +62,7 @@ func openRaw(v6 bool, proto int, mark uint32) (*sock, error) {
 			return nil, fmt.Errorf("userspace: raw socket option %d/%d: %w", o.level, o.name, err)
 		}
 	}
+	setBuffers(fd)
 	return newSock(fd, v6, false, 0)
 }
 
@@ -79,14 +78,13 @@ func openUDP(port uint16, mark uint32) (*sock, error) {
 		{unix.SOL_SOCKET, unix.SO_MARK, int(mark)},
 		{unix.IPPROTO_IP, unix.IP_PKTINFO, 1},
 		{unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT},
-		{unix.SOL_SOCKET, unix.SO_RCVBUF, 4 << 20},
-		{unix.SOL_SOCKET, unix.SO_SNDBUF, 4 << 20},
 	} {
 		if err := unix.SetsockoptInt(fd, o.level, o.name, o.value); err != nil {
 			unix.Close(fd)
 			return nil, fmt.Errorf("userspace: UDP socket option %d/%d: %w", o.level, o.name, err)
 		}
 	}
+	setBuffers(fd)
 	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: int(port)}); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("userspace: binding UDP port %d: %w", port, err)
@@ -102,6 +100,23 @@ func openUDP(port uint16, mark uint32) (*sock, error) {
 	s.gso.Store(gsoErr == nil)
 	s.gro = groErr == nil
 	return s, nil
+}
+
+// sockBuffer is the receive and send buffer size of the backend's sockets:
+// a burst of a few thousand packets, while the goroutine that drains the
+// socket is off the CPU.
+const sockBuffer = 4 << 20
+
+// setBuffers sets fd's buffers to sockBuffer. It forces the size past
+// net.core.rmem_max and wmem_max where the process may (CAP_NET_ADMIN,
+// which the backend needs anyway); otherwise the kernel caps it there.
+// A failure leaves the kernel's default size: slower, not wrong.
+func setBuffers(fd int) {
+	for _, o := range [][2]int{{unix.SO_RCVBUFFORCE, unix.SO_RCVBUF}, {unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}} {
+		if unix.SetsockoptInt(fd, unix.SOL_SOCKET, o[0], sockBuffer) != nil {
+			unix.SetsockoptInt(fd, unix.SOL_SOCKET, o[1], sockBuffer)
+		}
+	}
 }
 
 func newSock(fd int, v6, udp bool, port uint16) (*sock, error) {
