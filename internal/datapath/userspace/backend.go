@@ -83,6 +83,8 @@ type Backend struct {
 	stopOnce sync.Once
 	kick     chan struct{}
 	wg       sync.WaitGroup // the packet and housekeeping goroutines
+	// notices queues the SAs with events or failures to report.
+	notices notices
 
 	// mu serializes programming (filters, SAs, routes, UDP sockets) and
 	// the writers of tab.
@@ -122,6 +124,8 @@ type tables struct {
 	in *rcuMap[spiKey, *bundle]
 	// all holds every SA.
 	all *rcuMap[datapath.SAID, *bundle]
+	// udpOut holds the outbound SAs in UDP, for NAT keepalives.
+	udpOut *rcuMap[datapath.SAID, *bundle]
 	// gen counts the changes to spd and out; the packet goroutines'
 	// flow caches are valid for one generation.
 	gen atomic.Uint64
@@ -129,10 +133,11 @@ type tables struct {
 
 func newTables() tables {
 	return tables{
-		spd: [2]*spdIndex{newSPDIndex(true), newSPDIndex(false)},
-		out: newRCUMap[outKey, *saList](hashOutKey),
-		in:  newRCUMap[spiKey, *bundle](hashSPIKey),
-		all: newRCUMap[datapath.SAID, *bundle](hashSAID),
+		spd:    [2]*spdIndex{newSPDIndex(true), newSPDIndex(false)},
+		out:    newRCUMap[outKey, *saList](hashOutKey),
+		in:     newRCUMap[spiKey, *bundle](hashSPIKey),
+		all:    newRCUMap[datapath.SAID, *bundle](hashSAID),
+		udpOut: newRCUMap[datapath.SAID, *bundle](hashSAID),
 	}
 }
 
@@ -388,6 +393,7 @@ func (b *Backend) release() {
 	b.tab.in.clearAll()
 	b.tab.out.clearAll()
 	b.tab.all.clearAll()
+	b.tab.udpOut.clearAll()
 	b.tab.spd = [2]*spdIndex{newSPDIndex(true), newSPDIndex(false)}
 }
 
@@ -656,6 +662,11 @@ func (b *Backend) releaseLocked(e *saEntry) {
 func (b *Backend) insertLocked(d *bundle) {
 	old := b.tab.all.get(d.id)
 	b.tab.all.store(d.id, d)
+	if !d.inbound && d.udp != nil {
+		b.tab.udpOut.store(d.id, d)
+	} else if old != nil && b.tab.udpOut.get(d.id) == old {
+		b.tab.udpOut.remove(d.id)
+	}
 	if d.inbound {
 		for _, k := range d.spiKeys() {
 			b.tab.in.store(k, d)
@@ -688,6 +699,9 @@ func (b *Backend) insertLocked(d *bundle) {
 func (b *Backend) removeLocked(d *bundle) {
 	if b.tab.all.get(d.id) == d {
 		b.tab.all.remove(d.id)
+	}
+	if b.tab.udpOut.get(d.id) == d {
+		b.tab.udpOut.remove(d.id)
 	}
 	if d.inbound {
 		for _, k := range d.spiKeys() {

@@ -9,9 +9,11 @@ import (
 )
 
 // housekeeping is the backend's one timer goroutine: it reports the SA
-// events the packet goroutines raise (at once when kicked), the replay and
-// ICV failures (once a second per SA, with the count), sends NAT
-// keepalives and logs outbound drops.
+// events the packet goroutines raise (at once when kicked) and the replay
+// and ICV failures (with their count, at most once a second per SA unless
+// an event comes too), sends NAT keepalives and logs outbound drops. Its
+// work grows with the SAs that have something to report and the SAs in
+// UDP, not with every installed SA.
 func (b *Backend) housekeeping() {
 	defer b.wg.Done()
 	tick := time.NewTicker(time.Second)
@@ -22,9 +24,9 @@ func (b *Backend) housekeeping() {
 		case <-b.done:
 			return
 		case <-b.kick:
-			h.report(false)
+			h.report()
 		case now := <-tick.C:
-			h.report(true)
+			h.report()
 			h.keepalives(now)
 			h.logDrops()
 		}
@@ -36,18 +38,24 @@ type keeper struct {
 	b      *Backend
 	m      *mmsgs
 	events []datapath.Event
+	spare  []*saState // the notice queue's other buffer
 	buf    [64]byte
 	// Outbound drop counts already logged.
 	loggedNoSA, loggedBlocked, loggedSelector uint64
 }
 
-// report collects pending events (and, with failures, the failure counts)
-// under the table lock and delivers them after releasing it.
-func (h *keeper) report(failures bool) {
+// report delivers the events and failure counts of the SAs queued in
+// b.notices, of those SAs that are still installed.
+func (h *keeper) report() {
 	b := h.b
 	h.events = h.events[:0]
-	b.tab.all.rangeAll(func(id datapath.SAID, d *bundle) bool {
-		st := d.st
+	queued := b.notices.take(h.spare)
+	for _, st := range queued {
+		st.queued.Store(false) // before the reads: what comes after queues st again
+		if d := b.tab.all.get(st.id); d == nil || d.st != st {
+			continue // deleted
+		}
+		id := st.id
 		if ev := st.pending.Swap(0); ev != 0 {
 			if ev&evSoft != 0 {
 				h.events = append(h.events, datapath.Event{Kind: datapath.SoftLifetime, SA: id})
@@ -59,17 +67,15 @@ func (h *keeper) report(failures bool) {
 				h.events = append(h.events, datapath.Event{Kind: datapath.SequenceExhausted, SA: id})
 			}
 		}
-		if !failures {
-			return true
-		}
 		if n := st.replayPending.Swap(0); n != 0 {
 			h.events = append(h.events, datapath.Event{Kind: datapath.ReplayFailures, SA: id, Count: n})
 		}
 		if n := st.authPending.Swap(0); n != 0 {
 			h.events = append(h.events, datapath.Event{Kind: datapath.AuthFailures, SA: id, Count: n})
 		}
-		return true
-	})
+	}
+	clear(queued)
+	h.spare = queued[:0]
 	for _, ev := range h.events {
 		if ev.Kind == datapath.HardLifetime || ev.Kind == datapath.SequenceExhausted {
 			b.log.Info("SA spent", "context", ev.SA.Context, "direction", ev.SA.Direction, "event", ev.Kind)
@@ -88,8 +94,8 @@ func (h *keeper) keepalives(now time.Time) {
 	}
 	h.buf[0] = esp.NATKeepalive
 	var last *sock
-	b.tab.all.rangeAll(func(_ datapath.SAID, d *bundle) bool {
-		if d.inbound || d.udp == nil || d.st.dead.Load() {
+	b.tab.udpOut.rangeAll(func(_ datapath.SAID, d *bundle) bool {
+		if d.st.dead.Load() {
 			return true
 		}
 		if now.UnixNano()-d.st.lastSend.Load() < int64(iv) {

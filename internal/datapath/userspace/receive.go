@@ -371,16 +371,14 @@ func (in *inbound) fail(d *bundle, err error, ah bool) bool {
 	b, st := in.b, d.st
 	switch {
 	case errors.Is(err, esp.ErrReplay):
-		st.replayDrops.Add(1)
-		st.replayPending.Add(1)
+		st.replayFailed()
 		if ah {
 			b.stats.ahReplay.Add(1)
 		} else {
 			b.stats.espReplay.Add(1)
 		}
 	case errors.Is(err, esp.ErrAuth):
-		st.icvFailures.Add(1)
-		st.authPending.Add(1)
+		st.authFailed()
 		if ah {
 			b.stats.ahAuth.Add(1)
 		} else {

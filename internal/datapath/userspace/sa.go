@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -98,6 +99,60 @@ type saState struct {
 	// lastSend is when the SA last sent a packet (Unix nanoseconds), for
 	// NAT keepalives.
 	lastSend atomic.Int64
+
+	// id is the SA's; q is where it queues itself when it has something
+	// to report (events or failures), queued is set while it is there.
+	id     datapath.SAID
+	q      *notices
+	queued atomic.Bool
+}
+
+// notices is the queue of SAs with something to report: an event raised
+// or failures counted since the last report. A packet goroutine queues an
+// SA once (saState.queued) and the housekeeping goroutine drains the
+// queue, so that a report costs the SAs that have something to say, not
+// every installed SA.
+type notices struct {
+	mu  sync.Mutex // guards sts
+	sts []*saState
+}
+
+// add queues s unless it is queued already. A nil queue (tests) takes
+// nothing.
+func (q *notices) add(s *saState) {
+	if q == nil || !s.queued.CompareAndSwap(false, true) {
+		return
+	}
+	q.mu.Lock()
+	q.sts = append(q.sts, s)
+	q.mu.Unlock()
+}
+
+// take returns the queued SAs and puts spare, emptied, in their place.
+// The caller must clear each SA's queued flag before it reads what the SA
+// has to report, so that anything raised after the read queues it again.
+func (q *notices) take(spare []*saState) []*saState {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := q.sts
+	q.sts = spare[:0]
+	return out
+}
+
+// replayFailed counts a packet refused by the replay window.
+func (s *saState) replayFailed() {
+	s.replayDrops.Add(1)
+	if s.replayPending.Add(1) == 1 {
+		s.q.add(s)
+	}
+}
+
+// authFailed counts a packet that failed its integrity check.
+func (s *saState) authFailed() {
+	s.icvFailures.Add(1)
+	if s.authPending.Add(1) == 1 {
+		s.q.add(s)
+	}
 }
 
 // Event bits of saState.pending and sent.
@@ -117,6 +172,7 @@ func (s *saState) raise(ev uint32) bool {
 		}
 		if s.sent.CompareAndSwap(old, old|ev) {
 			s.pending.Or(ev)
+			s.q.add(s)
 			return true
 		}
 	}
@@ -349,7 +405,7 @@ func (b *Backend) newBundle(sa *datapath.SA) (*bundle, error) {
 	if ahCfg != nil && d.udp != nil {
 		return nil, wfp.Errorf(wfp.ErrInvalidParameter, "AH cannot be carried in UDP (RFC 3948 encapsulates ESP only)")
 	}
-	st := &saState{seqLimit: b.cfg.seqLimit}
+	st := &saState{seqLimit: b.cfg.seqLimit, id: d.id, q: &b.notices}
 	if espCfg != nil {
 		if st.esp, err = esp.NewSA(*espCfg); err != nil {
 			return nil, transformError(err)

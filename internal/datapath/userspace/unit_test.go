@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -238,5 +239,59 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if c, err := (Config{ReplayWindow: 4096}).withDefaults(); err != nil || c.ReplayWindow != 4096 {
 		t.Fatalf("window 4096: %v %v", c.ReplayWindow, err)
+	}
+}
+
+// Failures counted by packet goroutines while the reporter drains the
+// notice queue are all reported, each SA is queued at most once at a
+// time, and an SA with nothing new is not queued.
+func TestNoticeQueue(t *testing.T) {
+	var q notices
+	sts := make([]*saState, 8)
+	for i := range sts {
+		sts[i] = &saState{id: datapath.SAID{Context: uint64(i + 1)}, q: &q}
+	}
+	const perSA = 20000
+	var wg sync.WaitGroup
+	for _, st := range sts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range perSA {
+				st.replayFailed()
+			}
+		}()
+	}
+	stop := make(chan struct{})
+	go func() { wg.Wait(); close(stop) }()
+	var reported uint64
+	var spare []*saState
+	drain := func() {
+		queued := q.take(spare)
+		seen := map[*saState]bool{}
+		for _, st := range queued {
+			if seen[st] {
+				t.Errorf("SA %v queued twice", st.id)
+			}
+			seen[st] = true
+			st.queued.Store(false)
+			reported += st.replayPending.Swap(0)
+		}
+		spare = queued[:0]
+	}
+	for done := false; !done; {
+		select {
+		case <-stop:
+			done = true
+		default:
+		}
+		drain()
+	}
+	drain()
+	if want := uint64(len(sts) * perSA); reported != want {
+		t.Fatalf("reported %d failures, counted %d", reported, want)
+	}
+	if n := len(q.take(nil)); n != 0 {
+		t.Fatalf("%d SAs queued with nothing to report", n)
 	}
 }
