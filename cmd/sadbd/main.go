@@ -51,6 +51,7 @@ func run() int {
 	fs.StringVar(&over.TLSKey, "tls-key", "", "server key (PEM)")
 	fs.StringVar(&over.TLSClientCA, "tls-client-ca", "", "CA that signs client certificates (PEM)")
 	fs.StringVar(&over.Metrics, "metrics", "", "address of the Prometheus endpoint, e.g. 127.0.0.1:9120")
+	fs.BoolVar(&over.Pprof, "pprof", false, "also serve Go's runtime profiles (/debug/pprof/) on the metrics address")
 	fs.StringVar(&over.LogLevel, "log-level", "", "debug, info, warn or error")
 	fs.StringVar(&over.LogFormat, "log-format", "", "text or json")
 	fs.StringVar(&over.Datapath.Type, "datapath", "", "packet path: none (default) or userspace (ESP over a TUN device; root)")
@@ -102,5 +103,8 @@ func merge(c, f *daemon.Config) {
 	set(&c.Datapath.Type, f.Datapath.Type)
 	if f.Memory {
 		c.Memory = true
+	}
+	if f.Pprof {
+		c.Pprof = true
 	}
 }

@@ -35,6 +35,11 @@ type Config struct {
 	TLSClientCA string `json:"tls_client_ca,omitempty"`
 	// Metrics is an optional address for the Prometheus endpoint (/metrics).
 	Metrics string `json:"metrics,omitempty"`
+	// Pprof also serves Go's runtime profiles (/debug/pprof/: heap, CPU,
+	// goroutines) on the Metrics address, for diagnosing memory or CPU
+	// use. The profiles show no key material, but they show the process's
+	// structure: keep the address local.
+	Pprof bool `json:"pprof,omitempty"`
 	// LogLevel is debug, info, warn or error (default info); LogFormat is
 	// text or json (default text).
 	LogLevel  string `json:"log_level,omitempty"`
@@ -103,6 +108,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Listen != "" && (c.TLSCert == "" || c.TLSKey == "" || c.TLSClientCA == "") {
 		return c, errors.New("sadbd: a TCP listener needs tls_cert, tls_key and tls_client_ca (callers are identified by their certificates)")
+	}
+	if c.Pprof && c.Metrics == "" {
+		return c, errors.New("sadbd: pprof is served on the metrics address: set metrics too")
 	}
 	for _, a := range c.Admins {
 		if !a.Valid() {
