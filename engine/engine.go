@@ -155,6 +155,7 @@ func New(opts Options) (*Engine, error) {
 	e.gate.init()
 	e.ctxs.init()
 	e.spis.init()
+	e.filters.init()
 	e.bus.init(e)
 	e.timers.init(e)
 	if _, none := e.dp.(datapath.None); none {

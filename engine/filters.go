@@ -2,7 +2,9 @@ package engine
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"runtime"
 	"slices"
@@ -66,25 +68,93 @@ func (f *filter) refCount() int64 {
 	return n
 }
 
-// filterTable holds the filters. Readers (every SA context call looks its
-// filter up) take no lock: the indexes are concurrent hash tries
-// (sync.Map), so a reader sees each filter either whole or not at all.
-// Writers are rare but may be many in a row (a keying daemon installing a
-// filter pair per peer): each costs O(log n), not a copy of the table.
+// filterTable holds the filters. Every SA context call looks its filter
+// up, so readers take only the read lock of one shard of each index;
+// writers (a keying daemon may install a filter pair per peer, 100,000 in
+// a row) change one shard of each: O(1), not a copy of the table.
 type filterTable struct {
 	// mu serializes writers, so that byID, byKey, inbound and n change
 	// together: a reader may see a filter in one index a moment before
 	// another, never a filter that is half inserted.
 	mu   sync.Mutex
-	byID sync.Map // uint64 → *filter
+	byID shardedMap[uint64, *filter]
 	// byKey maps filter keys to ids, for FwpmFilterAdd0's duplicate check.
-	byKey sync.Map // wfp.GUID → uint64
+	byKey shardedMap[wfp.GUID, uint64]
 	// inbound indexes inbound IPsec filters by kind, version and
 	// conditions, for IPsecSaContextCreate1's cached inbound filter id.
 	// Its slices are immutable: a writer stores a new one.
-	inbound sync.Map     // string → []uint64
+	inbound shardedMap[string, []uint64]
 	n       atomic.Int64 // filters in byID
 	next    atomic.Uint64
+}
+
+func (t *filterTable) init() {
+	t.byID.init(func(id uint64) uint64 { return id })
+	t.byKey.init(func(k wfp.GUID) uint64 { return binary.LittleEndian.Uint64(k[:8]) ^ binary.LittleEndian.Uint64(k[8:]) })
+	seed := maphash.MakeSeed()
+	t.inbound.init(func(k string) uint64 { return maphash.String(seed, k) })
+}
+
+// shardedMap is a map in numShards shards, each behind its own lock: a
+// read locks one shard for reading.
+type shardedMap[K comparable, V any] struct {
+	hash   func(K) uint64
+	shards [numShards]mapShard[K, V]
+}
+
+type mapShard[K comparable, V any] struct {
+	mu sync.RWMutex // guards m
+	m  map[K]V
+	_  [40]byte // keep shards on separate cache lines
+}
+
+func (m *shardedMap[K, V]) init(hash func(K) uint64) {
+	m.hash = hash
+	for i := range m.shards {
+		m.shards[i].m = make(map[K]V)
+	}
+}
+
+func (m *shardedMap[K, V]) shard(k K) *mapShard[K, V] { return &m.shards[m.hash(k)%numShards] }
+
+func (m *shardedMap[K, V]) load(k K) (V, bool) {
+	sh := m.shard(k)
+	sh.mu.RLock()
+	v, ok := sh.m[k]
+	sh.mu.RUnlock()
+	return v, ok
+}
+
+func (m *shardedMap[K, V]) store(k K, v V) (replaced bool) {
+	sh := m.shard(k)
+	sh.mu.Lock()
+	_, replaced = sh.m[k]
+	sh.m[k] = v
+	sh.mu.Unlock()
+	return replaced
+}
+
+func (m *shardedMap[K, V]) remove(k K) (V, bool) {
+	sh := m.shard(k)
+	sh.mu.Lock()
+	v, ok := sh.m[k]
+	delete(sh.m, k)
+	sh.mu.Unlock()
+	return v, ok
+}
+
+// values returns every value, in no order.
+func (m *shardedMap[K, V]) values(hint int) []V {
+	out := make([]V, 0, hint)
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.RLock()
+		for _, v := range sh.m {
+			out = append(out, v)
+		}
+		sh.mu.RUnlock()
+	}
+	return out
 }
 
 func inboundIndexKey(k ipsecKind, v wfp.IPVersion, cond string) string {
@@ -102,50 +172,45 @@ func (t *filterTable) insert(f *filter) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	id := f.f.FilterID
-	if _, loaded := t.byID.Swap(id, f); !loaded {
+	if !t.byID.store(id, f) {
 		t.n.Add(1)
 	}
-	t.byKey.Store(f.f.FilterKey, id)
+	t.byKey.store(f.f.FilterKey, id)
 	if f.kind == kindTransportIn || f.kind == kindTunnelIn {
-		old, _ := t.inbound.Load(f.pairKey)
-		ids, _ := old.([]uint64)
-		t.inbound.Store(f.pairKey, append(slices.Clip(ids), id))
+		ids, _ := t.inbound.load(f.pairKey)
+		t.inbound.store(f.pairKey, append(slices.Clip(ids), id))
 	}
 }
 
 func (t *filterTable) remove(id uint64) *filter {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	v, ok := t.byID.LoadAndDelete(id)
+	f, ok := t.byID.remove(id)
 	if !ok {
 		return nil
 	}
 	t.n.Add(-1)
-	f := v.(*filter)
-	t.byKey.Delete(f.f.FilterKey)
+	t.byKey.remove(f.f.FilterKey)
 	if f.kind == kindTransportIn || f.kind == kindTunnelIn {
-		old, _ := t.inbound.Load(f.pairKey)
-		ids, _ := old.([]uint64)
+		ids, _ := t.inbound.load(f.pairKey)
 		ids = slices.DeleteFunc(slices.Clone(ids), func(x uint64) bool { return x == id })
 		if len(ids) == 0 {
-			t.inbound.Delete(f.pairKey)
+			t.inbound.remove(f.pairKey)
 		} else {
-			t.inbound.Store(f.pairKey, ids)
+			t.inbound.store(f.pairKey, ids)
 		}
 	}
 	return f
 }
 
 func (t *filterTable) get(id uint64) *filter {
-	if v, ok := t.byID.Load(id); ok {
-		return v.(*filter)
-	}
-	return nil
+	f, _ := t.byID.load(id)
+	return f
 }
 
 // hasKey reports whether a filter with key k exists.
 func (t *filterTable) hasKey(k wfp.GUID) bool {
-	_, ok := t.byKey.Load(k)
+	_, ok := t.byKey.load(k)
 	return ok
 }
 
@@ -154,22 +219,14 @@ func (t *filterTable) count() int { return int(t.n.Load()) }
 
 // all returns the filters in id order.
 func (t *filterTable) all() []*filter {
-	out := make([]*filter, 0, t.count())
-	t.byID.Range(func(_, v any) bool {
-		out = append(out, v.(*filter))
-		return true
-	})
+	out := t.byID.values(t.count())
 	slices.SortFunc(out, func(a, b *filter) int { return cmp.Compare(a.f.FilterID, b.f.FilterID) })
 	return out
 }
 
 // cachedInbound returns the inbound filter matching outbound filter out.
 func (t *filterTable) cachedInbound(out *filter) uint64 {
-	v, ok := t.inbound.Load(out.pairKey)
-	if !ok {
-		return 0
-	}
-	ids := v.([]uint64)
+	ids, _ := t.inbound.load(out.pairKey)
 	if len(ids) == 0 {
 		return 0
 	}
