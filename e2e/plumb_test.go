@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	iperf3 "github.com/sadb-dev/sadb/internal/testrig/iperf"
 )
 
 // emode is one way to protect the traffic between the hosts.
@@ -286,24 +287,11 @@ func iperf(tb testing.TB, a, b *node, dst netip.Addr, args ...string) (bps, loss
 	if err != nil {
 		tb.Fatalf("iperf3 %v: %v\n%s", args, err, tail(out, 30))
 	}
-	var r struct {
-		End struct {
-			SumReceived struct {
-				BPS float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-			Sum struct {
-				BPS  float64 `json:"bits_per_second"`
-				Lost float64 `json:"lost_percent"`
-			} `json:"sum"`
-		} `json:"end"`
+	r, err := iperf3.Parse(o)
+	if err != nil {
+		tb.Fatalf("%v\n%s", err, tail(out, 30))
 	}
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
-		tb.Fatalf("iperf3 output: %v\n%s", err, tail(out, 30))
-	}
-	bps, lossPct = r.End.SumReceived.BPS, r.End.Sum.Lost
-	if bps == 0 {
-		bps = r.End.Sum.BPS * (1 - lossPct/100)
-	}
+	bps, lossPct = r.BPS, r.LossPercent()
 	if os.Getenv("E2E_DEBUG") != "" {
 		tb.Logf("iperf3 %v: %s", args, tail(out, 40))
 	}

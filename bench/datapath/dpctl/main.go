@@ -27,7 +27,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -36,6 +35,7 @@ import (
 
 	"github.com/sadb-dev/sadb/client"
 	"github.com/sadb-dev/sadb/conformance"
+	"github.com/sadb-dev/sadb/internal/testrig/iperf"
 	"github.com/sadb-dev/sadb/wfp"
 )
 
@@ -49,7 +49,7 @@ func main() {
 	case "contexts":
 		err = contexts(os.Args[2:])
 	case "iperf":
-		err = iperf(os.Args[2:])
+		err = iperfLine(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -257,7 +257,7 @@ func (p *programmer) run(n, batch int, churn bool) error {
 	return nil
 }
 
-func iperf(args []string) error {
+func iperfLine(args []string) error {
 	if len(args) != 1 {
 		return fmt.Errorf("usage: dpctl iperf FILE")
 	}
@@ -265,43 +265,14 @@ func iperf(args []string) error {
 	if err != nil {
 		return err
 	}
-	var r struct {
-		Start struct {
-			Test struct {
-				Protocol string `json:"protocol"`
-			} `json:"test_start"`
-		} `json:"start"`
-		End struct {
-			SumReceived struct {
-				BPS float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-			Sum struct {
-				BPS     float64 `json:"bits_per_second"`
-				Seconds float64 `json:"seconds"`
-				Packets int     `json:"packets"`
-				Lost    int     `json:"lost_packets"`
-			} `json:"sum"`
-		} `json:"end"`
-		Error string `json:"error"`
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
+	r, err := iperf.Parse(b)
+	if err != nil {
 		return err
 	}
-	if r.Error != "" {
-		return fmt.Errorf("iperf3: %s", r.Error)
-	}
-	if r.Start.Test.Protocol == "UDP" {
-		s := r.End.Sum
-		if s.Seconds <= 0 || s.Packets == 0 {
-			return fmt.Errorf("iperf3: no UDP result")
-		}
-		delivered := float64(s.Packets - s.Lost)
-		fmt.Printf("udp %.0f %.0f %d %d\n", s.BPS*delivered/float64(s.Packets), delivered/s.Seconds, s.Lost, s.Packets)
+	if r.UDP {
+		fmt.Printf("udp %.0f %.0f %d %d\n", r.BPS, r.Delivered(), r.Lost, r.Sent)
 		return nil
 	}
-	if r.End.SumReceived.BPS == 0 {
-		return fmt.Errorf("iperf3: no TCP result")
-	}
-	fmt.Printf("tcp %.0f 0 0 0\n", r.End.SumReceived.BPS)
+	fmt.Printf("tcp %.0f 0 0 0\n", r.BPS)
 	return nil
 }
