@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/sadb-dev/sadb/internal/rcu"
 	"github.com/sadb-dev/sadb/wfp"
 )
 
@@ -69,92 +70,33 @@ func (f *filter) refCount() int64 {
 }
 
 // filterTable holds the filters. Every SA context call looks its filter
-// up, so readers take only the read lock of one shard of each index;
-// writers (a keying daemon may install a filter pair per peer, 100,000 in
-// a row) change one shard of each: O(1), not a copy of the table.
+// up, often the same filter from many goroutines, so reads take no lock
+// and write nothing shared: the indexes are read-copy-update maps
+// (rcu.Map). Writers (a keying daemon may install a filter pair per peer,
+// 100,000 in a row) copy one bucket per change, not the table.
 type filterTable struct {
 	// mu serializes writers, so that byID, byKey, inbound and n change
 	// together: a reader may see a filter in one index a moment before
 	// another, never a filter that is half inserted.
 	mu   sync.Mutex
-	byID shardedMap[uint64, *filter]
+	byID *rcu.Map[uint64, *filter]
 	// byKey maps filter keys to ids, for FwpmFilterAdd0's duplicate check.
-	byKey shardedMap[wfp.GUID, uint64]
+	byKey *rcu.Map[wfp.GUID, uint64]
 	// inbound indexes inbound IPsec filters by kind, version and
 	// conditions, for IPsecSaContextCreate1's cached inbound filter id.
 	// Its slices are immutable: a writer stores a new one.
-	inbound shardedMap[string, []uint64]
+	inbound *rcu.Map[string, []uint64]
 	n       atomic.Int64 // filters in byID
 	next    atomic.Uint64
 }
 
 func (t *filterTable) init() {
-	t.byID.init(func(id uint64) uint64 { return id })
-	t.byKey.init(func(k wfp.GUID) uint64 { return binary.LittleEndian.Uint64(k[:8]) ^ binary.LittleEndian.Uint64(k[8:]) })
+	t.byID = rcu.New[uint64, *filter](rcu.Mix64)
+	t.byKey = rcu.New[wfp.GUID, uint64](func(k wfp.GUID) uint64 {
+		return rcu.Mix64(binary.LittleEndian.Uint64(k[:8]) ^ rcu.Mix64(binary.LittleEndian.Uint64(k[8:])))
+	})
 	seed := maphash.MakeSeed()
-	t.inbound.init(func(k string) uint64 { return maphash.String(seed, k) })
-}
-
-// shardedMap is a map in numShards shards, each behind its own lock: a
-// read locks one shard for reading.
-type shardedMap[K comparable, V any] struct {
-	hash   func(K) uint64
-	shards [numShards]mapShard[K, V]
-}
-
-type mapShard[K comparable, V any] struct {
-	mu sync.RWMutex // guards m
-	m  map[K]V
-	_  [40]byte // keep shards on separate cache lines
-}
-
-func (m *shardedMap[K, V]) init(hash func(K) uint64) {
-	m.hash = hash
-	for i := range m.shards {
-		m.shards[i].m = make(map[K]V)
-	}
-}
-
-func (m *shardedMap[K, V]) shard(k K) *mapShard[K, V] { return &m.shards[m.hash(k)%numShards] }
-
-func (m *shardedMap[K, V]) load(k K) (V, bool) {
-	sh := m.shard(k)
-	sh.mu.RLock()
-	v, ok := sh.m[k]
-	sh.mu.RUnlock()
-	return v, ok
-}
-
-func (m *shardedMap[K, V]) store(k K, v V) (replaced bool) {
-	sh := m.shard(k)
-	sh.mu.Lock()
-	_, replaced = sh.m[k]
-	sh.m[k] = v
-	sh.mu.Unlock()
-	return replaced
-}
-
-func (m *shardedMap[K, V]) remove(k K) (V, bool) {
-	sh := m.shard(k)
-	sh.mu.Lock()
-	v, ok := sh.m[k]
-	delete(sh.m, k)
-	sh.mu.Unlock()
-	return v, ok
-}
-
-// values returns every value, in no order.
-func (m *shardedMap[K, V]) values(hint int) []V {
-	out := make([]V, 0, hint)
-	for i := range m.shards {
-		sh := &m.shards[i]
-		sh.mu.RLock()
-		for _, v := range sh.m {
-			out = append(out, v)
-		}
-		sh.mu.RUnlock()
-	}
-	return out
+	t.inbound = rcu.New[string, []uint64](func(k string) uint64 { return maphash.String(seed, k) })
 }
 
 func inboundIndexKey(k ipsecKind, v wfp.IPVersion, cond string) string {
@@ -172,45 +114,43 @@ func (t *filterTable) insert(f *filter) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	id := f.f.FilterID
-	if !t.byID.store(id, f) {
+	if _, ok := t.byID.Load(id); !ok {
 		t.n.Add(1)
 	}
-	t.byKey.store(f.f.FilterKey, id)
+	t.byID.Store(id, f)
+	t.byKey.Store(f.f.FilterKey, id)
 	if f.kind == kindTransportIn || f.kind == kindTunnelIn {
-		ids, _ := t.inbound.load(f.pairKey)
-		t.inbound.store(f.pairKey, append(slices.Clip(ids), id))
+		ids := t.inbound.Get(f.pairKey)
+		t.inbound.Store(f.pairKey, append(slices.Clip(ids), id))
 	}
 }
 
 func (t *filterTable) remove(id uint64) *filter {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	f, ok := t.byID.remove(id)
+	f, ok := t.byID.Load(id)
 	if !ok {
 		return nil
 	}
+	t.byID.Remove(id)
 	t.n.Add(-1)
-	t.byKey.remove(f.f.FilterKey)
+	t.byKey.Remove(f.f.FilterKey)
 	if f.kind == kindTransportIn || f.kind == kindTunnelIn {
-		ids, _ := t.inbound.load(f.pairKey)
-		ids = slices.DeleteFunc(slices.Clone(ids), func(x uint64) bool { return x == id })
+		ids := slices.DeleteFunc(slices.Clone(t.inbound.Get(f.pairKey)), func(x uint64) bool { return x == id })
 		if len(ids) == 0 {
-			t.inbound.remove(f.pairKey)
+			t.inbound.Remove(f.pairKey)
 		} else {
-			t.inbound.store(f.pairKey, ids)
+			t.inbound.Store(f.pairKey, ids)
 		}
 	}
 	return f
 }
 
-func (t *filterTable) get(id uint64) *filter {
-	f, _ := t.byID.load(id)
-	return f
-}
+func (t *filterTable) get(id uint64) *filter { return t.byID.Get(id) }
 
 // hasKey reports whether a filter with key k exists.
 func (t *filterTable) hasKey(k wfp.GUID) bool {
-	_, ok := t.byKey.load(k)
+	_, ok := t.byKey.Load(k)
 	return ok
 }
 
@@ -219,14 +159,18 @@ func (t *filterTable) count() int { return int(t.n.Load()) }
 
 // all returns the filters in id order.
 func (t *filterTable) all() []*filter {
-	out := t.byID.values(t.count())
+	out := make([]*filter, 0, t.count())
+	t.byID.Range(func(_ uint64, f *filter) bool {
+		out = append(out, f)
+		return true
+	})
 	slices.SortFunc(out, func(a, b *filter) int { return cmp.Compare(a.f.FilterID, b.f.FilterID) })
 	return out
 }
 
 // cachedInbound returns the inbound filter matching outbound filter out.
 func (t *filterTable) cachedInbound(out *filter) uint64 {
-	ids, _ := t.inbound.load(out.pairKey)
+	ids := t.inbound.Get(out.pairKey)
 	if len(ids) == 0 {
 		return 0
 	}

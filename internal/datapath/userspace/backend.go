@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sadb-dev/sadb/internal/datapath"
+	"github.com/sadb-dev/sadb/internal/rcu"
 	"github.com/sadb-dev/sadb/wfp"
 )
 
@@ -104,7 +105,7 @@ type Backend struct {
 	// read-copy-update maps and indexes that programming (under mu)
 	// changes one entry at a time and publishes with atomic stores, so
 	// that neither a packet waits for programming nor programming for a
-	// batch of packets. See rcuMap and spdIndex.
+	// batch of packets. See rcu.Map and spdIndex.
 	tab tables
 }
 
@@ -113,7 +114,7 @@ type tables struct {
 	// spd[0] are the IPv4 outbound rules, spd[1] the IPv6 ones.
 	spd [2]*spdIndex
 	// out holds the outbound SAs by outKey, newest first.
-	out *rcuMap[outKey, *saList]
+	out *rcu.Map[outKey, *saList]
 	// outShapes has bit s set while some outbound SA is filed under an
 	// outKey of shape s (bundle.key): the shapes a lookup tries. The
 	// writer counts them in shapeRefs.
@@ -121,11 +122,11 @@ type tables struct {
 	shapeRefs [16]int
 	// in holds the inbound SAs by protocol and SPI; an ESP+AH bundle is
 	// there twice.
-	in *rcuMap[spiKey, *bundle]
+	in *rcu.Map[spiKey, *bundle]
 	// all holds every SA.
-	all *rcuMap[datapath.SAID, *bundle]
+	all *rcu.Map[datapath.SAID, *bundle]
 	// udpOut holds the outbound SAs in UDP, for NAT keepalives.
-	udpOut *rcuMap[datapath.SAID, *bundle]
+	udpOut *rcu.Map[datapath.SAID, *bundle]
 	// gen counts the changes to spd and out; the packet goroutines'
 	// flow caches are valid for one generation.
 	gen atomic.Uint64
@@ -134,10 +135,10 @@ type tables struct {
 func newTables() tables {
 	return tables{
 		spd:    [2]*spdIndex{newSPDIndex(true), newSPDIndex(false)},
-		out:    newRCUMap[outKey, *saList](hashOutKey),
-		in:     newRCUMap[spiKey, *bundle](hashSPIKey),
-		all:    newRCUMap[datapath.SAID, *bundle](hashSAID),
-		udpOut: newRCUMap[datapath.SAID, *bundle](hashSAID),
+		out:    rcu.New[outKey, *saList](hashOutKey),
+		in:     rcu.New[spiKey, *bundle](hashSPIKey),
+		all:    rcu.New[datapath.SAID, *bundle](hashSAID),
+		udpOut: rcu.New[datapath.SAID, *bundle](hashSAID),
 	}
 }
 
@@ -161,7 +162,7 @@ const (
 )
 
 func hashOutKey(k outKey) uint64 {
-	return hashAddr(hashAddr(mix64(k.filter^uint64(k.proto)<<56^uint64(k.localPort)<<40^uint64(k.remotePort)<<24), k.local), k.remote)
+	return hashAddr(hashAddr(rcu.Mix64(k.filter^uint64(k.proto)<<56^uint64(k.localPort)<<40^uint64(k.remotePort)<<24), k.local), k.remote)
 }
 
 // key returns where d is filed in tables.out, and the key's shape.
@@ -209,7 +210,7 @@ func (t *tables) outboundSA(r *rule, fl *flow, v4 bool) *bundle {
 		if best != nil {
 			floor = best.order + 1
 		}
-		if c := t.out.get(k).first(floor, fits); c != nil {
+		if c := t.out.Get(k).first(floor, fits); c != nil {
 			best = c
 		}
 	}
@@ -390,10 +391,10 @@ func (b *Backend) release() {
 		delete(b.sas, id)
 	}
 	clear(b.udpSocks)
-	b.tab.in.clearAll()
-	b.tab.out.clearAll()
-	b.tab.all.clearAll()
-	b.tab.udpOut.clearAll()
+	b.tab.in.Clear()
+	b.tab.out.Clear()
+	b.tab.all.Clear()
+	b.tab.udpOut.Clear()
 	b.tab.spd = [2]*spdIndex{newSPDIndex(true), newSPDIndex(false)}
 }
 
@@ -549,7 +550,7 @@ func (b *Backend) CheckSA(sa *datapath.SA) error {
 // unless the caller holds b.mu.
 func (b *Backend) spiFree(d *bundle) error {
 	for _, k := range d.spiKeys() {
-		if o := b.tab.in.get(k); o != nil && o.id != d.id {
+		if o := b.tab.in.Get(k); o != nil && o.id != d.id {
 			return wfp.Errorf(wfp.ErrAlreadyExists, "inbound SPI %#x (protocol %d) is already used by SA context %d", k.spi, k.proto, o.id.Context)
 		}
 	}
@@ -660,28 +661,28 @@ func (b *Backend) releaseLocked(e *saEntry) {
 // if there is one (in the same publication where their keys are the
 // same). The caller must hold b.mu.
 func (b *Backend) insertLocked(d *bundle) {
-	old := b.tab.all.get(d.id)
-	b.tab.all.store(d.id, d)
+	old := b.tab.all.Get(d.id)
+	b.tab.all.Store(d.id, d)
 	if !d.inbound && d.udp != nil {
-		b.tab.udpOut.store(d.id, d)
-	} else if old != nil && b.tab.udpOut.get(d.id) == old {
-		b.tab.udpOut.remove(d.id)
+		b.tab.udpOut.Store(d.id, d)
+	} else if old != nil && b.tab.udpOut.Get(d.id) == old {
+		b.tab.udpOut.Remove(d.id)
 	}
 	if d.inbound {
 		for _, k := range d.spiKeys() {
-			b.tab.in.store(k, d)
+			b.tab.in.Store(k, d)
 		}
 		if old != nil {
 			for _, k := range old.spiKeys() {
-				if c := b.tab.in.get(k); c == old {
-					b.tab.in.remove(k)
+				if c := b.tab.in.Get(k); c == old {
+					b.tab.in.Remove(k)
 				}
 			}
 		}
 		return
 	}
 	k, shape := d.key()
-	b.tab.out.store(k, b.tab.out.get(k).with(d))
+	b.tab.out.Store(k, b.tab.out.Get(k).with(d))
 	if b.tab.shapeRefs[shape]++; b.tab.shapeRefs[shape] == 1 {
 		b.tab.outShapes.Or(1 << shape)
 	}
@@ -697,16 +698,16 @@ func (b *Backend) insertLocked(d *bundle) {
 
 // removeLocked takes d out of the lookup tables. The caller must hold b.mu.
 func (b *Backend) removeLocked(d *bundle) {
-	if b.tab.all.get(d.id) == d {
-		b.tab.all.remove(d.id)
+	if b.tab.all.Get(d.id) == d {
+		b.tab.all.Remove(d.id)
 	}
-	if b.tab.udpOut.get(d.id) == d {
-		b.tab.udpOut.remove(d.id)
+	if b.tab.udpOut.Get(d.id) == d {
+		b.tab.udpOut.Remove(d.id)
 	}
 	if d.inbound {
 		for _, k := range d.spiKeys() {
-			if b.tab.in.get(k) == d {
-				b.tab.in.remove(k)
+			if b.tab.in.Get(k) == d {
+				b.tab.in.Remove(k)
 			}
 		}
 		return
@@ -719,15 +720,15 @@ func (b *Backend) removeLocked(d *bundle) {
 // hold b.mu.
 func (b *Backend) removeOutLocked(d *bundle) {
 	k, shape := d.key()
-	l := b.tab.out.get(k)
+	l := b.tab.out.Get(k)
 	nl := l.without(d)
 	if nl == l {
 		return // not there
 	}
 	if nl == nil {
-		b.tab.out.remove(k)
+		b.tab.out.Remove(k)
 	} else {
-		b.tab.out.store(k, nl)
+		b.tab.out.Store(k, nl)
 	}
 	if b.tab.shapeRefs[shape]--; b.tab.shapeRefs[shape] == 0 {
 		b.tab.outShapes.And(^uint32(1 << shape))
@@ -788,7 +789,7 @@ func (b *Backend) DeleteSA(id datapath.SAID) error {
 
 // Counters returns an SA's counters.
 func (b *Backend) Counters(id datapath.SAID) (wfp.SACounters, bool) {
-	d := b.tab.all.get(id)
+	d := b.tab.all.Get(id)
 	if d == nil {
 		return wfp.SACounters{}, false
 	}

@@ -497,7 +497,7 @@ func TestOutboundBatchSends(t *testing.T) {
 			}
 			// Datagrams too large for the path MTU go one by one: only
 			// those may be fragmented.
-			d := bo.be.tab.all.get(datapath.SAID{Context: 1, Direction: wfp.DirectionOutbound})
+			d := bo.be.tab.all.Get(datapath.SAID{Context: 1, Direction: wfp.DirectionOutbound})
 			d.pmtu = 1400
 			msgs, segs = nil, nil
 			bo.packets(10)

@@ -120,7 +120,7 @@
 //     logs drops once a second.
 //   - Programming (AddFilter, AddSA, ...) is serialized by Backend.mu and
 //     never blocks the packet goroutines: the lookup tables are
-//     read-copy-update hash maps (rcuMap) whose writers copy one bucket and
+//     read-copy-update hash maps (rcu.Map) whose writers copy one bucket and
 //     publish it with an atomic store, so a packet goroutine looks up
 //     without a lock and sees each change either whole or not yet.
 //     Netlink calls (routes) run under Backend.mu only. An SA's transforms

@@ -209,7 +209,7 @@ func FuzzInbound(f *testing.F) {
 			if !ok || h.PacketLen != len(q) {
 				t.Fatalf("queued a malformed packet %x", q)
 			}
-			d := in.b.tab.all.get(datapath.SAID{Context: 1, Direction: wfp.DirectionInbound})
+			d := in.b.tab.all.Get(datapath.SAID{Context: 1, Direction: wfp.DirectionInbound})
 			if !d.matchesInbound(&fl) {
 				t.Fatalf("queued a packet outside the selectors: %+v", fl)
 			}

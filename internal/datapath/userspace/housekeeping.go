@@ -52,7 +52,7 @@ func (h *keeper) report() {
 	queued := b.notices.take(h.spare)
 	for _, st := range queued {
 		st.queued.Store(false) // before the reads: what comes after queues st again
-		if d := b.tab.all.get(st.id); d == nil || d.st != st {
+		if d := b.tab.all.Get(st.id); d == nil || d.st != st {
 			continue // deleted
 		}
 		id := st.id
@@ -94,7 +94,7 @@ func (h *keeper) keepalives(now time.Time) {
 	}
 	h.buf[0] = esp.NATKeepalive
 	var last *sock
-	b.tab.udpOut.rangeAll(func(_ datapath.SAID, d *bundle) bool {
+	b.tab.udpOut.Range(func(_ datapath.SAID, d *bundle) bool {
 		if d.st.dead.Load() {
 			return true
 		}

@@ -194,7 +194,7 @@ func (in *inbound) ah(buf []byte, start, end int, o *outer) bool {
 		return false
 	}
 	spi := binary.BigEndian.Uint32(pkt[h.Len+4:])
-	d := b.tab.in.get(spiKey{protoAH, spi})
+	d := b.tab.in.Get(spiKey{protoAH, spi})
 	if d == nil || d.st.ah == nil {
 		b.stats.ahInvalidSPI.Add(1)
 		return false
@@ -252,7 +252,7 @@ func (in *inbound) esp(buf []byte, start, end int, o *outer, via *bundle) bool {
 		return false
 	}
 	spi := esp.ESP(pkt).SPI()
-	d := b.tab.in.get(spiKey{protoESP, uint32(spi)})
+	d := b.tab.in.Get(spiKey{protoESP, uint32(spi)})
 	if d == nil || d.st.esp == nil {
 		b.stats.espInvalidSPI.Add(1)
 		return false

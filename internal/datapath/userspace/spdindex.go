@@ -4,6 +4,8 @@ import (
 	"math"
 	"slices"
 	"sync/atomic"
+
+	"github.com/sadb-dev/sadb/internal/rcu"
 )
 
 // spdIndex finds the outbound rule of a flow without looking at every
@@ -45,15 +47,15 @@ type tupleKey struct {
 }
 
 func hashTupleKey(k tupleKey) uint64 {
-	h := mix64(k.local.hi ^ mix64(k.local.lo))
-	h = mix64(h ^ k.remote.hi ^ mix64(k.remote.lo))
-	return mix64(h ^ uint64(k.localPort)<<24 ^ uint64(k.remotePort)<<8 ^ uint64(k.proto))
+	h := rcu.Mix64(k.local.hi ^ rcu.Mix64(k.local.lo))
+	h = rcu.Mix64(h ^ k.remote.hi ^ rcu.Mix64(k.remote.lo))
+	return rcu.Mix64(h ^ uint64(k.localPort)<<24 ^ uint64(k.remotePort)<<8 ^ uint64(k.proto))
 }
 
 // tuple is the rules of one shape.
 type tuple struct {
 	mask  tupleMask
-	rules *rcuMap[tupleKey, []*rule]
+	rules *rcu.Map[tupleKey, []*rule]
 	refs  int // filings; the writer's
 }
 
@@ -107,7 +109,7 @@ func (x *spdIndex) lookup(fl *flow) *rule {
 		if m.hasRemotePort {
 			k.remotePort = fl.remotePort
 		}
-		for _, r := range t.rules.get(k) {
+		for _, r := range t.rules.Get(k) {
 			if best != nil && !r.before(best) {
 				break
 			}
@@ -141,11 +143,11 @@ func (x *spdIndex) add(r *rule) {
 	for _, f := range x.filings(r) {
 		t := x.byMask[f.mask]
 		if t == nil {
-			t = &tuple{mask: f.mask, rules: newRCUMap[tupleKey, []*rule](hashTupleKey)}
+			t = &tuple{mask: f.mask, rules: rcu.New[tupleKey, []*rule](hashTupleKey)}
 			x.byMask[f.mask] = t
 			fresh = true
 		}
-		old := t.rules.get(f.key)
+		old := t.rules.Get(f.key)
 		nl := make([]*rule, 0, len(old)+1)
 		nl = append(nl, old...)
 		i, _ := slices.BinarySearchFunc(nl, r, func(a, b *rule) int {
@@ -155,7 +157,7 @@ func (x *spdIndex) add(r *rule) {
 			return 1
 		})
 		nl = slices.Insert(nl, i, r)
-		t.rules.store(f.key, nl)
+		t.rules.Store(f.key, nl)
 		t.refs++
 		r.filed = append(r.filed, filing{t, f.key})
 	}
@@ -168,7 +170,7 @@ func (x *spdIndex) add(r *rule) {
 func (x *spdIndex) remove(r *rule) {
 	var gone bool
 	for _, f := range r.filed {
-		old := f.t.rules.get(f.k)
+		old := f.t.rules.Get(f.k)
 		nl := make([]*rule, 0, len(old))
 		for _, o := range old {
 			if o != r {
@@ -176,9 +178,9 @@ func (x *spdIndex) remove(r *rule) {
 			}
 		}
 		if len(nl) == 0 {
-			f.t.rules.remove(f.k)
+			f.t.rules.Remove(f.k)
 		} else {
-			f.t.rules.store(f.k, nl)
+			f.t.rules.Store(f.k, nl)
 		}
 		if f.t.refs--; f.t.refs == 0 {
 			delete(x.byMask, f.t.mask)

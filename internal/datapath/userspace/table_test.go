@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,78 +11,6 @@ import (
 	"github.com/sadb-dev/sadb/internal/datapath"
 	"github.com/sadb-dev/sadb/wfp"
 )
-
-func TestRCUMap(t *testing.T) {
-	m := newRCUMap[uint64, int](mix64)
-	want := map[uint64]int{}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range 5000 {
-		k := rng.Uint64N(2000)
-		if rng.IntN(3) == 0 {
-			m.remove(k)
-			delete(want, k)
-		} else {
-			m.store(k, i)
-			want[k] = i
-		}
-	}
-	if m.len() != len(want) {
-		t.Fatalf("len %d, want %d", m.len(), len(want))
-	}
-	for k := range uint64(2000) {
-		v, ok := m.load(k)
-		if w, wok := want[k]; ok != wok || v != w {
-			t.Fatalf("key %d: %d %v, want %d %v", k, v, ok, w, wok)
-		}
-	}
-	seen := 0
-	m.rangeAll(func(k uint64, v int) bool {
-		if want[k] != v {
-			t.Fatalf("range: key %d value %d, want %d", k, v, want[k])
-		}
-		seen++
-		return true
-	})
-	if seen != len(want) {
-		t.Fatalf("range saw %d of %d", seen, len(want))
-	}
-}
-
-// TestRCUMapConcurrent has readers look up keys that are always present
-// while a writer adds and removes others and grows the table: the readers
-// must never miss (run with -race).
-func TestRCUMapConcurrent(t *testing.T) {
-	m := newRCUMap[uint64, uint64](mix64)
-	for k := range uint64(64) {
-		m.store(k, k)
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 2 {
-		wg.Go(func() {
-			for i := uint64(0); ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				k := i % 64
-				if v, ok := m.load(k); !ok || v != k {
-					t.Errorf("key %d: %d %v", k, v, ok)
-					return
-				}
-			}
-		})
-	}
-	for i := range uint64(20000) {
-		m.store(1000+i, i)
-		if i >= 100 {
-			m.remove(1000 + i - 100)
-		}
-	}
-	close(stop)
-	wg.Wait()
-}
 
 // randomRule returns a filter rule with random conditions over a small
 // space of addresses, protocols and ports, so that rules and flows meet.

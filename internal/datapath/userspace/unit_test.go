@@ -96,7 +96,7 @@ func TestCheckSAChangesNothing(t *testing.T) {
 	if err := b.CheckSA(sa); err != nil {
 		t.Fatal(err)
 	}
-	if b.tab.in.len() != 0 || len(b.sas) != 0 {
+	if b.tab.in.Len() != 0 || len(b.sas) != 0 {
 		t.Fatalf("CheckSA installed something")
 	}
 }
