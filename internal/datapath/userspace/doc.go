@@ -80,9 +80,11 @@
 // it raises SoftLifetime, at 100 % HardLifetime, and carries nothing more
 // from then on. An outbound SA stops after its last sequence number
 // (2^32-1; WFP bundles have no ESN) and raises SequenceExhausted. Replay
-// and ICV failures are reported at most once a second per SA, with the
-// count. Events go to the handler from the housekeeping goroutine, never
-// from a packet goroutine.
+// and ICV failures are reported with their count, once a second (or with
+// a lifetime event that comes first). Events go to the handler from the
+// housekeeping goroutine, never from a packet goroutine: an SA with
+// something to report queues itself, so reporting costs nothing per
+// installed SA.
 //
 // # Batches and offloads
 //
@@ -116,8 +118,9 @@
 //     pipeline that handed batches to a sending (or writing) goroutine was
 //     measured slower on a loaded 2-CPU machine. Outbound sequence numbers
 //     are taken in read order and sent in that order.
-//   - One housekeeping goroutine reports events, sends NAT keepalives and
-//     logs drops once a second.
+//   - One housekeeping goroutine reports the events of the SAs that queued
+//     one, sends NAT keepalives for the SAs in UDP and logs drops, once a
+//     second (events at once).
 //   - Programming (AddFilter, AddSA, ...) is serialized by Backend.mu and
 //     never blocks the packet goroutines: the lookup tables are
 //     read-copy-update hash maps (rcu.Map) whose writers copy one bucket and
