@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -174,3 +175,62 @@ func (fixedClock) AfterFunc(time.Duration, func()) clock.Timer { return stoppedT
 type stoppedTimer struct{}
 
 func (stoppedTimer) Stop() bool { return false }
+
+// Enumeration lists contexts in id order, whether the ids in use are
+// dense (placed by offset) or sparse (sorted).
+func TestEnumerationOrder(t *testing.T) {
+	e, _ := newTestEngine(t, Options{})
+	api := openAdmin(t, e)
+	p := newPlumb(t, api)
+	ids := fill(t, p, 40)
+	enum := func() []uint64 {
+		h, err := api.IPsecSaContextCreateEnumHandle0(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer api.IPsecSaContextDestroyEnumHandle0(h)
+		var got []uint64
+		for {
+			page, err := api.IPsecSaContextEnum1(h, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, sc := range page {
+				got = append(got, sc.SAContextID)
+			}
+			if len(page) < 7 {
+				return got
+			}
+		}
+	}
+	del := func(keep func(i int) bool) []uint64 {
+		var want []uint64
+		for i, id := range ids {
+			if id == 0 {
+				continue
+			}
+			if keep(i) {
+				want = append(want, id)
+				continue
+			}
+			if err := api.IPsecSaContextDeleteById0(id); err != nil {
+				t.Fatal(err)
+			}
+			ids[i] = 0
+		}
+		return want
+	}
+	for _, step := range []struct {
+		name string
+		keep func(i int) bool
+	}{
+		{"all", func(int) bool { return true }},
+		{"dense with holes", func(i int) bool { return i%3 != 1 }},
+		{"sparse", func(i int) bool { return i == 0 || i == 39 }},
+	} {
+		want := del(step.keep)
+		if got := enum(); !slices.Equal(got, want) {
+			t.Errorf("%s: enumerated %v, want %v", step.name, got, want)
+		}
+	}
+}

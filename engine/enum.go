@@ -73,6 +73,22 @@ func (e *Engine) snapshotCtxs() []*saCtx {
 		}
 		sh.mu.RUnlock()
 	}
+	if len(pairs) == 0 {
+		return nil
+	}
+	// Ids are handed out in sequence, so they are usually dense: then
+	// placing each context at its id's offset orders them in linear time.
+	lo, hi := pairs[0].id, pairs[0].id
+	for _, p := range pairs {
+		lo, hi = min(lo, p.id), max(hi, p.id)
+	}
+	if span := hi - lo; span < 4*uint64(len(pairs)) {
+		slots := make([]*saCtx, span+1)
+		for _, p := range pairs {
+			slots[p.id-lo] = p.c
+		}
+		return slices.DeleteFunc(slots, func(c *saCtx) bool { return c == nil })
+	}
 	slices.SortFunc(pairs, func(a, b pair) int { return cmp.Compare(a.id, b.id) })
 	out := make([]*saCtx, len(pairs))
 	for i := range pairs {
