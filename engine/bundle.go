@@ -150,11 +150,13 @@ func (b *bundle) zeroKeys() {
 	}
 }
 
-// exportStorage is room for one bundle's SAs and their information members,
-// so that exporting a context allocates once.
+// exportStorage is room for one bundle's SA and its information members,
+// so that exporting a context allocates once. A bundle of more SAs (ESP
+// with AH) allocates room of its own: room for two in every result would
+// make every exported context a fifth larger for a rare case.
 type exportStorage struct {
-	sas [2]wfp.IPsecSA0
-	inf [2]wfp.IPsecSAAuthAndCipherInformation0
+	sas [1]wfp.IPsecSA0
+	inf [1]wfp.IPsecSAAuthAndCipherInformation0
 }
 
 // export writes the bundle as the caller's structure. Key bytes are copied
@@ -181,9 +183,13 @@ func (b *bundle) export(keys bool, st *exportStorage) wfp.IPsecSABundle1 {
 		}
 		return wfp.Key(kb[off : off+l : off+l])
 	}
-	out.SAList = st.sas[:b.nSA]
+	sas, infs := st.sas[:], st.inf[:]
+	if int(b.nSA) > len(sas) {
+		sas, infs = make([]wfp.IPsecSA0, b.nSA), make([]wfp.IPsecSAAuthAndCipherInformation0, b.nSA)
+	}
+	out.SAList = sas[:b.nSA]
 	for i, r := range b.saList() {
-		inf := &st.inf[i]
+		inf := &infs[i]
 		sa := wfp.IPsecSA0{SPI: r.spi, SATransformType: r.typ}
 		inf.SAAuthInformation = wfp.IPsecSAAuthInformation0{AuthTransform: wfp.IPsecAuthTransform0{AuthTransformID: r.auth}, AuthKey: key(r.authOff, r.authLen)}
 		inf.SACipherInformation = wfp.IPsecSACipherInformation0{CipherTransform: wfp.IPsecCipherTransform0{CipherTransformID: r.cipher}, CipherKey: key(r.cipherOff, r.cipherLen)}
