@@ -488,30 +488,8 @@ func cmp128(a, b u128) int {
 }
 
 func scalarValue(v *wfp.FwpValue0) u128 {
-	switch v.Type {
-	case wfp.DataTypeUint8:
-		return u128{lo: uint64(v.Uint8)}
-	case wfp.DataTypeUint16:
-		return u128{lo: uint64(v.Uint16)}
-	case wfp.DataTypeUint32:
-		return u128{lo: uint64(v.Uint32)}
-	case wfp.DataTypeUint64:
-		return u128{lo: v.Uint64}
-	case wfp.DataTypeByteArray16:
-		if v.ByteArray16 != nil {
-			b := v.ByteArray16[:]
-			return u128{hi: be64(b[:8]), lo: be64(b[8:])}
-		}
-	}
-	return u128{}
-}
-
-func be64(b []byte) uint64 {
-	var x uint64
-	for _, c := range b {
-		x = x<<8 | uint64(c)
-	}
-	return x
+	hi, lo := v.Scalar()
+	return u128{hi, lo}
 }
 
 // conditionKey is a canonical string of conditions, equal for equal
@@ -825,7 +803,7 @@ func condIntervals(c *wfp.FwpmFilterCondition0) []interval {
 			l[k] = a[k] & m
 			h[k] = a[k] | ^m
 		}
-		lo, hi = u128{be64(l[:8]), be64(l[8:])}, u128{be64(h[:8]), be64(h[8:])}
+		lo, hi = u128{binary.BigEndian.Uint64(l[:8]), binary.BigEndian.Uint64(l[8:])}, u128{binary.BigEndian.Uint64(h[:8]), binary.BigEndian.Uint64(h[8:])}
 	default:
 		x := scalarValue(&v.FwpValue0)
 		lo, hi = x, x

@@ -1,6 +1,7 @@
 package wfp
 
 import (
+	"encoding/binary"
 	"net/netip"
 )
 
@@ -60,4 +61,26 @@ func Condition(field FieldID, match MatchType, v FwpConditionValue0) FwpmFilterC
 // ValueCondition returns an FWPM_FILTER_CONDITION0 comparing against a plain value.
 func ValueCondition(field FieldID, match MatchType, v FwpValue0) FwpmFilterCondition0 {
 	return FwpmFilterCondition0{FieldKey: field, MatchType: match, ConditionValue: FwpConditionValue0{FwpValue0: v}}
+}
+
+// Scalar returns the unsigned number a single value stands for, as its high
+// and low 64 bits: the integer types as themselves (IPv4 addresses are
+// FWP_UINT32) and FWP_BYTE_ARRAY16_TYPE (IPv6 addresses) big-endian. Other
+// types, and a nil array, are 0. Filter conditions compare values this way.
+func (v *FwpValue0) Scalar() (hi, lo uint64) {
+	switch v.Type {
+	case DataTypeUint8:
+		return 0, uint64(v.Uint8)
+	case DataTypeUint16:
+		return 0, uint64(v.Uint16)
+	case DataTypeUint32:
+		return 0, uint64(v.Uint32)
+	case DataTypeUint64:
+		return 0, v.Uint64
+	case DataTypeByteArray16:
+		if v.ByteArray16 != nil {
+			return binary.BigEndian.Uint64(v.ByteArray16[:8]), binary.BigEndian.Uint64(v.ByteArray16[8:])
+		}
+	}
+	return 0, 0
 }

@@ -131,3 +131,23 @@ func TestAccessMask(t *testing.T) {
 		}
 	}
 }
+
+func TestScalar(t *testing.T) {
+	b := [16]byte{0x20, 0x01, 0x0d, 0xb8, 15: 1}
+	for _, c := range []struct {
+		v      FwpValue0
+		hi, lo uint64
+	}{
+		{Uint8Value(6), 0, 6},
+		{Uint16Value(443), 0, 443},
+		{Uint32Value(0xc0000201), 0, 0xc0000201},
+		{Uint64Value(1 << 40), 0, 1 << 40},
+		{ByteArray16Value(b), 0x20010db800000000, 1},
+		{FwpValue0{Type: DataTypeByteArray16}, 0, 0},
+		{FwpValue0{Type: DataTypeEmpty}, 0, 0},
+	} {
+		if hi, lo := c.v.Scalar(); hi != c.hi || lo != c.lo {
+			t.Errorf("%v: %#x %#x, want %#x %#x", c.v.Type, hi, lo, c.hi, c.lo)
+		}
+	}
+}

@@ -123,22 +123,8 @@ func compileConds(cs []wfp.FwpmFilterCondition0) (out conds, unknown bool) {
 
 // scalar returns the number a single FWP value stands for.
 func scalar(v *wfp.FwpValue0) u128 {
-	switch v.Type {
-	case wfp.DataTypeUint8:
-		return u128{lo: uint64(v.Uint8)}
-	case wfp.DataTypeUint16:
-		return u128{lo: uint64(v.Uint16)}
-	case wfp.DataTypeUint32:
-		return u128{lo: uint64(v.Uint32)}
-	case wfp.DataTypeUint64:
-		return u128{lo: v.Uint64}
-	case wfp.DataTypeByteArray16:
-		if v.ByteArray16 != nil {
-			b := v.ByteArray16[:]
-			return u128{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
-		}
-	}
-	return u128{}
+	hi, lo := v.Scalar()
+	return u128{hi, lo}
 }
 
 // condIvals returns the values one condition admits.
