@@ -42,7 +42,10 @@ type sender struct {
 	sent   int
 	failed int
 	errno  syscall.Errno
-	sendFn func(fd uintptr) bool
+	// sendFn and refusedFn are doSend and refused, made once: method
+	// values made per call would allocate.
+	sendFn    func(fd uintptr) bool
+	refusedFn func(i int, e syscall.Errno)
 }
 
 func newSender(b *Backend) *sender {
@@ -54,7 +57,7 @@ func newSender(b *Backend) *sender {
 		names: make([]unix.RawSockaddrInet6, obatchMsgs),
 		oob:   make([]byte, obatchMsgs*sendCmsgSpace),
 	}
-	x.sendFn = x.doSend
+	x.sendFn, x.refusedFn = x.doSend, x.refused
 	return x
 }
 
@@ -105,19 +108,7 @@ func (x *sender) prepare(bt *obatch, ms []omsg) {
 	h.Iov = &x.iovs[first]
 	h.SetIovlen(len(ms))
 	x.segs[i] = len(ms)
-	name := &x.names[i]
-	h.Name = (*byte)(unsafe.Pointer(name))
-	a := m.dst.Addr()
-	if a.Is4() {
-		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(name))
-		*sa = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.As4()}
-		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], m.dst.Port())
-		h.Namelen = unix.SizeofSockaddrInet4
-	} else {
-		*name = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: a.As16()}
-		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&name.Port))[:], m.dst.Port())
-		h.Namelen = unix.SizeofSockaddrInet6
-	}
+	putName(h, &x.names[i], m.dst)
 	oob := x.oob[i*sendCmsgSpace : (i+1)*sendCmsgSpace]
 	n := 0
 	if m.src.IsValid() && m.src.Is4() {
@@ -138,6 +129,22 @@ func (x *sender) prepare(bt *obatch, ms []omsg) {
 	x.count++
 }
 
+// putName points h's destination at name, set to dst.
+func putName(h *unix.Msghdr, name *unix.RawSockaddrInet6, dst netip.AddrPort) {
+	h.Name = (*byte)(unsafe.Pointer(name))
+	a := dst.Addr()
+	if a.Is4() {
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(name))
+		*sa = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.As4()}
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], dst.Port())
+		h.Namelen = unix.SizeofSockaddrInet4
+		return
+	}
+	*name = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: a.As16()}
+	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&name.Port))[:], dst.Port())
+	h.Namelen = unix.SizeofSockaddrInet6
+}
+
 // putPktinfo writes an IP_PKTINFO control message choosing the source
 // address src into oob and returns its space.
 func putPktinfo(oob []byte, src netip.Addr) int {
@@ -151,28 +158,18 @@ func putPktinfo(oob []byte, src netip.Addr) int {
 }
 
 func (x *sender) doSend(fd uintptr) bool {
-	for x.sent < x.count {
-		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&x.hdrs[x.sent])), uintptr(x.count-x.sent), 0, 0, 0)
-		switch {
-		case e == unix.EAGAIN:
-			return false
-		case e == unix.EINTR:
-			continue
-		case e != 0:
-			// The message at x.sent failed; skip it and go on. A UDP GSO
-			// send the path cannot take (no checksum offload: EIO) turns
-			// GSO off for the socket.
-			if x.segs[x.sent] > 1 && (e == unix.EIO || e == unix.EINVAL || e == unix.ENOTSUP) {
-				x.s.gso.Store(false)
-			}
-			x.errno = e
-			x.failed += x.segs[x.sent]
-			x.sent++
-			continue
-		}
-		x.sent += int(r)
+	return sendmmsg(fd, x.hdrs[:x.count], &x.sent, x.refusedFn)
+}
+
+// refused counts the datagrams of message i, which the kernel refused
+// with e. A UDP GSO send the path cannot take (no checksum offload: EIO)
+// turns GSO off for the socket.
+func (x *sender) refused(i int, e syscall.Errno) {
+	if x.segs[i] > 1 && (e == unix.EIO || e == unix.EINVAL || e == unix.ENOTSUP) {
+		x.s.gso.Store(false)
 	}
-	return true
+	x.errno = e
+	x.failed += x.segs[i]
 }
 
 // flush sends the prepared messages.

@@ -158,7 +158,10 @@ type mmsgs struct {
 	sent   int // sendmmsg: messages already handled of count
 	failed int // sendmmsg: messages the kernel refused
 
+	// recvFn, sendFn and refusedFn are made once: method values made per
+	// call would allocate.
 	recvFn, sendFn func(fd uintptr) bool
+	refusedFn      func(i int, e syscall.Errno)
 }
 
 func newMmsgs(n int) *mmsgs {
@@ -176,6 +179,7 @@ func newMmsgs(n int) *mmsgs {
 	}
 	m.recvFn = m.doRecv
 	m.sendFn = m.doSend
+	m.refusedFn = m.refused
 	return m
 }
 
@@ -189,21 +193,32 @@ func (m *mmsgs) doRecv(fd uintptr) bool {
 }
 
 func (m *mmsgs) doSend(fd uintptr) bool {
-	for m.sent < m.count {
-		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&m.hdrs[m.sent])), uintptr(m.count-m.sent), 0, 0, 0)
-		switch {
-		case e == unix.EAGAIN:
+	return sendmmsg(fd, m.hdrs[:m.count], &m.sent, m.refusedFn)
+}
+
+// refused counts message i, which the kernel refused with e.
+func (m *mmsgs) refused(_ int, e syscall.Errno) {
+	m.errno = e
+	m.failed++
+}
+
+// sendmmsg sends hdrs[*sent:] on fd, advancing *sent past every message
+// the kernel took, and past each one it refused after telling refused
+// about it. It reports false when the socket's buffer is full (EAGAIN):
+// the caller waits until it is writable and calls again.
+func sendmmsg(fd uintptr, hdrs []unix.Mmsghdr, sent *int, refused func(i int, e syscall.Errno)) bool {
+	for *sent < len(hdrs) {
+		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&hdrs[*sent])), uintptr(len(hdrs)-*sent), 0, 0, 0)
+		switch e {
+		case 0:
+			*sent += int(r)
+		case unix.EAGAIN:
 			return false
-		case e == unix.EINTR:
-			continue
-		case e != 0:
-			// The message at m.sent failed; skip it and go on.
-			m.errno = e
-			m.sent++
-			m.failed++
-			continue
+		case unix.EINTR:
+		default:
+			refused(*sent, e)
+			*sent++
 		}
-		m.sent += int(r)
 	}
 	return true
 }
@@ -286,30 +301,13 @@ func (m *mmsgs) add(pkt []byte, dst netip.AddrPort, src netip.Addr) bool {
 	m.iovs[i].Base = &pkt[0]
 	m.iovs[i].SetLen(len(pkt))
 	h := &m.hdrs[i].Hdr
-	name := &m.names[i]
-	a := dst.Addr()
-	if a.Is4() {
-		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(name))
-		*sa = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.As4()}
-		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], dst.Port())
-		h.Namelen = unix.SizeofSockaddrInet4
-	} else {
-		*name = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: a.As16()}
-		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&name.Port))[:], dst.Port())
-		h.Namelen = unix.SizeofSockaddrInet6
-	}
+	putName(h, &m.names[i], dst)
 	h.Control = nil
 	h.SetControllen(0)
 	if src.IsValid() && src.Is4() {
 		oob := m.oob[i*cmsgSpace : (i+1)*cmsgSpace]
-		clear(oob)
-		c := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-		c.Level, c.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
-		c.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
-		pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
-		pi.Spec_dst = src.As4()
 		h.Control = &oob[0]
-		h.SetControllen(unix.CmsgSpace(unix.SizeofInet4Pktinfo))
+		h.SetControllen(putPktinfo(oob, src))
 	}
 	m.count++
 	return true
