@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -82,20 +81,20 @@ func TestChurn(t *testing.T) {
 		churnBoth(churnContexts, 0x20000000)
 	}()
 	t0 := time.Now()
-	with := iperfCount(t, a, b, dst, args...)
+	with := iperfRun(t, a, b, dst, args...)
 	window := time.Since(t0)
 	<-churned
 	t.Logf("with %d contexts added and deleted on each side (A in %v, B in %v): %d of %d datagrams lost",
-		churnContexts, took[0].Round(time.Millisecond), took[1].Round(time.Millisecond), with.lost, with.sent)
+		churnContexts, took[0].Round(time.Millisecond), took[1].Round(time.Millisecond), with.Lost, with.Sent)
 	if d := max(took[0], took[1]) + time.Second; d > window {
 		t.Fatalf("the churn took %v, longer than the measurement (%v)", d, window)
 	}
 	after := [2]statistics{a.churnStats(), b.churnStats()}
 
-	base := iperfCount(t, a, b, dst, args...)
-	t.Logf("without churn: %d of %d datagrams lost", base.lost, base.sent)
-	if with.lost > base.lost {
-		t.Errorf("churn cost %d datagrams: %d lost with it, %d without", with.lost-base.lost, with.lost, base.lost)
+	base := iperfRun(t, a, b, dst, args...)
+	t.Logf("without churn: %d of %d datagrams lost", base.Lost, base.Sent)
+	if with.Lost > base.Lost {
+		t.Errorf("churn cost %d datagrams: %d lost with it, %d without", with.Lost-base.Lost, with.Lost, base.Lost)
 	}
 	for i, h := range []*node{a, b} {
 		if n := after[i].Drops.Total - before[i].Drops.Total; n != 0 {
@@ -214,56 +213,6 @@ func churn(h *node, n, batch int, spiBase uint32) error {
 		}
 	}
 	return nil
-}
-
-// iperfCounts is what a UDP iperf3 run sent and lost.
-type iperfCounts struct{ sent, lost int }
-
-// iperfCount runs a UDP iperf3 client in a to dst (server in b) and
-// returns the datagrams sent and lost.
-func iperfCount(tb testing.TB, a, b *node, dst netip.Addr, args ...string) iperfCounts {
-	tb.Helper()
-	port := fmt.Sprint(5201 + nsSeq.Add(1)%1000)
-	srv := exec.Command("ip", "netns", "exec", b.ns, "iperf3", "-s", "-1", "-p", port)
-	if err := srv.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	defer func() {
-		done := make(chan struct{})
-		go func() { srv.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			srv.Process.Kill()
-			<-done
-		}
-	}()
-	for i := 0; ; i++ {
-		ls, _ := b.exec("ss", "-Hltn")
-		if strings.Contains(ls, ":"+port+" ") {
-			break
-		}
-		if i == 100 {
-			tb.Fatalf("the iperf3 server did not start listening on %s:\n%s", port, ls)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	o, err := exec.Command("ip", append([]string{"netns", "exec", a.ns, "iperf3", "-c", dst.String(), "-p", port, "-J"}, args...)...).Output()
-	if err != nil {
-		tb.Fatalf("iperf3 %v: %v\n%s", args, err, tail(string(o), 30))
-	}
-	var r struct {
-		End struct {
-			Sum struct {
-				Packets int `json:"packets"`
-				Lost    int `json:"lost_packets"`
-			} `json:"sum"`
-		} `json:"end"`
-	}
-	if err := json.Unmarshal(o, &r); err != nil || r.End.Sum.Packets == 0 {
-		tb.Fatalf("iperf3 output: %v\n%s", err, tail(string(o), 30))
-	}
-	return iperfCounts{sent: r.End.Sum.Packets, lost: r.End.Sum.Lost}
 }
 
 // statistics are h's drop counters, and how many times its log reported

@@ -257,6 +257,14 @@ func (h *node) stats() statsView {
 // the receiver's rate in bit/s and, for UDP, the loss in percent.
 func iperf(tb testing.TB, a, b *node, dst netip.Addr, args ...string) (bps, lossPct float64) {
 	tb.Helper()
+	r := iperfRun(tb, a, b, dst, args...)
+	return r.BPS, r.LossPercent()
+}
+
+// iperfRun runs an iperf3 client from a to dst (a server on b) and returns
+// its report.
+func iperfRun(tb testing.TB, a, b *node, dst netip.Addr, args ...string) iperf3.Result {
+	tb.Helper()
 	port := fmt.Sprint(5201 + nsSeq.Add(1)%1000)
 	srv := exec.Command("ip", "netns", "exec", b.ns, "iperf3", "-s", "-1", "-p", port)
 	if err := srv.Start(); err != nil {
@@ -291,9 +299,8 @@ func iperf(tb testing.TB, a, b *node, dst netip.Addr, args ...string) (bps, loss
 	if err != nil {
 		tb.Fatalf("%v\n%s", err, tail(out, 30))
 	}
-	bps, lossPct = r.BPS, r.LossPercent()
 	if os.Getenv("E2E_DEBUG") != "" {
 		tb.Logf("iperf3 %v: %s", args, tail(out, 40))
 	}
-	return bps, lossPct
+	return r
 }
