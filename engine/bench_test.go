@@ -263,12 +263,17 @@ func BenchmarkFilterAdd(b *testing.B) {
 				return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 			}
 			for i := range n {
-				addTransportFilterPair(b, api, local, remote(i))
+				if _, _, err := conformance.TransportFilters(api, local, remote(i)); err != nil {
+					b.Fatal(err)
+				}
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
-				out, in := addTransportFilterPair(b, api, local, remote(n+i%1000))
+				out, in, err := conformance.TransportFilters(api, local, remote(n+i%1000))
+				if err != nil {
+					b.Fatal(err)
+				}
 				if err := api.FwpmFilterDeleteById0(out); err != nil {
 					b.Fatal(err)
 				}
@@ -279,15 +284,4 @@ func BenchmarkFilterAdd(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pairs/s")
 		})
 	}
-}
-
-func addTransportFilterPair(tb testing.TB, api wfp.API, local, remote netip.Addr) (out, in uint64) {
-	var err error
-	if out, err = api.FwpmFilterAdd0(conformance.TransportFilter(wfp.DirectionOutbound, local, remote), nil); err != nil {
-		tb.Fatal(err)
-	}
-	if in, err = api.FwpmFilterAdd0(conformance.TransportFilter(wfp.DirectionInbound, local, remote), nil); err != nil {
-		tb.Fatal(err)
-	}
-	return out, in
 }

@@ -361,9 +361,7 @@ func TestUpgradeVersion1(t *testing.T) {
 	os.Remove(logPath(path))
 
 	s := openPath(t, path, noCheckpoints)
-	if diff := cmp.Diff(want, storagetest.LoadAll(t, s), cmp.Comparer(bytes.Equal)); diff != "" {
-		t.Fatalf("records after the upgrade:\n%s", diff)
-	}
+	storagetest.CheckRecords(t, s, want)
 	mustCommit(t, s, engine.Mutation{Kind: engine.RecordMeta, Key: 1, Value: []byte("new")})
 	crash(t, s)
 	s = openPath(t, path, noCheckpoints)
@@ -435,15 +433,9 @@ func TestLogWrapAndBackPressure(t *testing.T) {
 			want = append(want, storagetest.Record{Kind: engine.RecordSAContext, Key: key, Value: storagetest.Value(engine.RecordSAContext, key, 0, 700+int(i%5)*1000)})
 		}
 	}
-	check := func(s *Store) {
-		t.Helper()
-		if diff := cmp.Diff(want, storagetest.LoadAll(t, s), cmp.Comparer(bytes.Equal)); diff != "" {
-			t.Fatalf("records:\n%s", diff)
-		}
-	}
-	check(s)
+	storagetest.CheckRecords(t, s, want)
 	crash(t, s)
-	check(openPath(t, path, o))
+	storagetest.CheckRecords(t, openPath(t, path, o), want)
 }
 
 // TestDirectCommit commits calls too large for the log: they go to the file
@@ -461,15 +453,9 @@ func TestDirectCommit(t *testing.T) {
 		t.Errorf("%d direct commits, %d checkpoints; want 1, 1", st.DirectCommits, st.Checkpoints)
 	}
 	want := []storagetest.Record{{Kind: sa, Key: 1, Value: big}, {Kind: sa, Key: 2, Value: []byte("two, after")}, {Kind: sa, Key: 3, Value: []byte("three")}}
-	check := func(s *Store) {
-		t.Helper()
-		if diff := cmp.Diff(want, storagetest.LoadAll(t, s), cmp.Comparer(bytes.Equal)); diff != "" {
-			t.Fatalf("records:\n%s", diff)
-		}
-	}
-	check(s)
+	storagetest.CheckRecords(t, s, want)
 	crash(t, s)
-	check(openPath(t, path, o))
+	storagetest.CheckRecords(t, openPath(t, path, o), want)
 }
 
 // TestLogResize reopens a crashed store with another log size: the old log

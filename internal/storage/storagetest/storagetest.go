@@ -111,8 +111,8 @@ func mustCommit(t testing.TB, s engine.Store, muts ...engine.Mutation) {
 	}
 }
 
-// checkRecords checks that s holds exactly want, in Load order.
-func checkRecords(t testing.TB, s engine.Store, want []Record) {
+// CheckRecords fails t unless s holds exactly want, in Load order.
+func CheckRecords(t testing.TB, s engine.Store, want []Record) {
 	t.Helper()
 	got := LoadAll(t, s)
 	if want == nil {
@@ -140,8 +140,8 @@ func del(kind engine.RecordKind, key uint64) engine.Mutation {
 
 func testEmpty(t *testing.T, open OpenFunc, reopen ReopenFunc) {
 	s := open(t)
-	checkRecords(t, s, nil)
-	checkRecords(t, reopen(t, s), nil)
+	CheckRecords(t, s, nil)
+	CheckRecords(t, reopen(t, s), nil)
 }
 
 func testCommitAndLoad(t *testing.T, open OpenFunc, reopen ReopenFunc) {
@@ -159,8 +159,8 @@ func testCommitAndLoad(t *testing.T, open OpenFunc, reopen ReopenFunc) {
 	for i := len(muts) - 1; i >= 0; i-- {
 		mustCommit(t, s, muts[i])
 	}
-	checkRecords(t, s, want)
-	checkRecords(t, reopen(t, s), want)
+	CheckRecords(t, s, want)
+	CheckRecords(t, reopen(t, s), want)
 }
 
 func testAtomicRejection(t *testing.T, open OpenFunc, reopen ReopenFunc) {
@@ -179,11 +179,11 @@ func testAtomicRejection(t *testing.T, open OpenFunc, reopen ReopenFunc) {
 		}
 	}
 	want := []Record{{engine.RecordSAContext, 1, base}}
-	checkRecords(t, s, want)
+	CheckRecords(t, s, want)
 	// The store stays usable.
 	mustCommit(t, s, put(engine.RecordMeta, 9, []byte("ok")))
 	want = append([]Record{{engine.RecordMeta, 9, []byte("ok")}}, want...)
-	checkRecords(t, reopen(t, s), want)
+	CheckRecords(t, reopen(t, s), want)
 }
 
 func testDelete(t *testing.T, open OpenFunc, reopen ReopenFunc) {
@@ -199,13 +199,13 @@ func testDelete(t *testing.T, open OpenFunc, reopen ReopenFunc) {
 	for _, k := range Kinds {
 		want = append(want, Record{k, 2, []byte("two")})
 	}
-	checkRecords(t, s, want)
+	CheckRecords(t, s, want)
 	s = reopen(t, s)
-	checkRecords(t, s, want)
+	CheckRecords(t, s, want)
 	for _, k := range Kinds {
 		mustCommit(t, s, del(k, 2))
 	}
-	checkRecords(t, reopen(t, s), nil)
+	CheckRecords(t, reopen(t, s), nil)
 }
 
 func testLastWriteWins(t *testing.T, open OpenFunc, reopen ReopenFunc) {
@@ -220,8 +220,8 @@ func testLastWriteWins(t *testing.T, open OpenFunc, reopen ReopenFunc) {
 	)
 	mustCommit(t, s, del(sa, 4), put(sa, 4, []byte("y")), put(sa, 4, []byte("z")), del(sa, 4))
 	want := []Record{{sa, 1, []byte("c")}, {sa, 3, []byte("d")}, {f, 1, []byte("other kind")}}
-	checkRecords(t, s, want)
-	checkRecords(t, reopen(t, s), want)
+	CheckRecords(t, s, want)
+	CheckRecords(t, reopen(t, s), want)
 }
 
 func testEmptyValue(t *testing.T, open OpenFunc, reopen ReopenFunc) {
@@ -242,10 +242,10 @@ func testEmptyCommit(t *testing.T, open OpenFunc, reopen ReopenFunc) {
 	s := open(t)
 	mustCommit(t, s)
 	mustCommit(t, s, []engine.Mutation{}...)
-	checkRecords(t, s, nil)
+	CheckRecords(t, s, nil)
 	mustCommit(t, s, put(engine.RecordFilter, 5, []byte("v")))
 	mustCommit(t, s)
-	checkRecords(t, reopen(t, s), []Record{{engine.RecordFilter, 5, []byte("v")}})
+	CheckRecords(t, reopen(t, s), []Record{{engine.RecordFilter, 5, []byte("v")}})
 }
 
 func testKeyOrder(t *testing.T, open OpenFunc, reopen ReopenFunc) {
@@ -263,8 +263,8 @@ func testKeyOrder(t *testing.T, open OpenFunc, reopen ReopenFunc) {
 			want = append(want, Record{kind, k, Value(kind, k, 0, 20)})
 		}
 	}
-	checkRecords(t, s, want)
-	checkRecords(t, reopen(t, s), want)
+	CheckRecords(t, s, want)
+	CheckRecords(t, reopen(t, s), want)
 }
 
 func testIsolation(t *testing.T, open OpenFunc, reopen ReopenFunc) {
@@ -280,14 +280,14 @@ func testIsolation(t *testing.T, open OpenFunc, reopen ReopenFunc) {
 		t.Fatal(err)
 	}
 	want := []Record{{engine.RecordSAContext, 7, []byte("original")}}
-	checkRecords(t, s, want)
+	CheckRecords(t, s, want)
 	// Values kept from one Load do not change when the record does.
 	kept := LoadAll(t, s)
 	mustCommit(t, s, put(engine.RecordSAContext, 7, []byte("replaced")))
 	if diff := cmp.Diff(want, kept, bytesEqual); diff != "" {
 		t.Fatalf("a value kept from Load changed (-want +got):\n%s", diff)
 	}
-	checkRecords(t, reopen(t, s), []Record{{engine.RecordSAContext, 7, []byte("replaced")}})
+	CheckRecords(t, reopen(t, s), []Record{{engine.RecordSAContext, 7, []byte("replaced")}})
 }
 
 func testLoadError(t *testing.T, open OpenFunc, _ ReopenFunc) {
@@ -316,7 +316,7 @@ func testLargeValue(t *testing.T, open OpenFunc, reopen ReopenFunc) {
 	big := Value(engine.RecordSAContext, 1, 1, 1<<20)
 	mustCommit(t, s, put(engine.RecordSAContext, 1, big), put(engine.RecordSAContext, 2, []byte("small")))
 	want := []Record{{engine.RecordSAContext, 1, big}, {engine.RecordSAContext, 2, []byte("small")}}
-	checkRecords(t, reopen(t, s), want)
+	CheckRecords(t, reopen(t, s), want)
 }
 
 func testSequentialOverwrites(t *testing.T, open OpenFunc, reopen ReopenFunc) {
@@ -324,7 +324,7 @@ func testSequentialOverwrites(t *testing.T, open OpenFunc, reopen ReopenFunc) {
 	for ver := range uint64(200) {
 		mustCommit(t, s, put(engine.RecordMeta, 3, Value(engine.RecordMeta, 3, ver, 40)))
 	}
-	checkRecords(t, reopen(t, s), []Record{{engine.RecordMeta, 3, Value(engine.RecordMeta, 3, 199, 40)}})
+	CheckRecords(t, reopen(t, s), []Record{{engine.RecordMeta, 3, Value(engine.RecordMeta, 3, 199, 40)}})
 }
 
 // testConcurrent commits from 64 goroutines at once. Every goroutine
@@ -365,8 +365,8 @@ func testConcurrent(t *testing.T, open OpenFunc, reopen ReopenFunc) {
 			want = append(want, Record{engine.RecordSAContext, key, Value(engine.RecordSAContext, key, 0, 600)})
 		}
 	}
-	checkRecords(t, s, want)
-	checkRecords(t, reopen(t, s), want)
+	CheckRecords(t, s, want)
+	CheckRecords(t, reopen(t, s), want)
 }
 
 // testConsistentSnapshots runs Load while writers commit pairs of records
@@ -486,5 +486,5 @@ func testReopen(t *testing.T, open OpenFunc, reopen ReopenFunc) {
 	s = reopen(t, s)
 	mustCommit(t, s, del(engine.RecordFilter, 1))
 	s = reopen(t, s)
-	checkRecords(t, s, []Record{{engine.RecordMeta, 1, []byte("second")}, {engine.RecordSAContext, 1, []byte("c1")}})
+	CheckRecords(t, s, []Record{{engine.RecordMeta, 1, []byte("second")}, {engine.RecordSAContext, 1, []byte("c1")}})
 }
