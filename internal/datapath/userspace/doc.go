@@ -9,7 +9,8 @@
 //	local stack ──(route in table T, "not fwmark M")──▶ TUN sadb0 (virtio-net header:
 //	                                                   TCP/UDP super-packets, checksums left undone)
 //	                                                       │ outbound goroutine: reads drained per
-//	                                                       │ wakeup into a batch, super-packets split
+//	                                                       │ wakeup into a batch, super-packets split,
+//	                                                       │ fragments reassembled
 //	                                                       ▼
 //	                 SPD: outbound transport-layer filters, highest weight first
 //	         PERMIT / no match │            BLOCK │             IPsec callout │
@@ -152,9 +153,11 @@
 //     once protected. Outer headers never carry DF; a protected packet
 //     that is still too large is fragmented after protection. The TUN MTU
 //     (default 1420) keeps AES-GCM packets whole on 1500-byte links.
-//   - Transport mode does not protect IP fragments (RFC 4303 §3.3: ESP
-//     applies to whole datagrams); the kernel only fragments for the TUN
-//     device packets larger than its MTU.
+//   - Fragments the local stack made (of a datagram larger than the MTU
+//     of its route into the device) are reassembled before the SPD lookup
+//     and the datagram protected whole, in both modes (RFC 4303 §3.3.4:
+//     transport mode applies to whole datagrams; RFC 4301 §7: only a
+//     whole datagram has ports to match): see reassembly.go.
 //   - In transport mode over UDP, the TCP or UDP checksum of each
 //     decapsulated packet is recomputed (RFC 3948 §3.1.2).
 //   - Inbound cleartext that a filter says should have been protected is

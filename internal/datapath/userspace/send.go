@@ -79,6 +79,7 @@ type outbound struct {
 	mtu     int
 	fl      flow
 	cache   flowCache
+	reasm   reassembler
 	now     int64 // Unix seconds at the start of the batch
 	nowNs   int64
 	raised  bool
@@ -215,6 +216,10 @@ func (o *outbound) packet(p, n int) {
 		b.stats.outMalformed.Add(1)
 		return
 	}
+	if h.Fragment {
+		o.reassemble(pkt, h)
+		return
+	}
 	n = h.PacketLen
 	v4 := h.Version == 4
 	r, d := o.classify(v4)
@@ -229,11 +234,28 @@ func (o *outbound) packet(p, n int) {
 		b.stats.outNoSA.Add(1)
 		return
 	}
-	if !d.tunnel && h.Fragment {
-		b.stats.outFragments.Add(1)
+	o.protect(d, p, n, h)
+}
+
+// reassemble hands the fragment pkt to the reassembler and, once its
+// datagram is whole, handles the datagram as a packet read from the
+// device.
+func (o *outbound) reassemble(pkt []byte, h esp.IPHeaders) {
+	b := o.b
+	whole, res, dropped := o.reasm.add(pkt, h, o.nowNs)
+	if dropped > 0 {
+		b.stats.outReasmDropped.Add(uint64(dropped))
+	}
+	if res != reasmDone {
 		return
 	}
-	o.protect(d, p, n, h)
+	b.stats.outReassembled.Add(1)
+	if !o.cur.room(len(whole)) {
+		o.ship()
+	}
+	p := o.cur.used + headroom
+	copy(o.cur.arena[p:], whole)
+	o.packet(p, len(whole))
 }
 
 // classify returns the rule for o.fl and, for an IPsec rule, the SA that

@@ -18,7 +18,8 @@ type Stats struct {
 	OutNoSA           uint64 // matched an IPsec filter without a usable SA: dropped
 	OutSAExpired      uint64 // the SA's lifetime or sequence numbers were spent: dropped
 	OutMalformed      uint64 // not a well-formed IP packet: dropped
-	OutFragments      uint64 // IP fragments in transport mode (not supported): dropped
+	OutReassembled    uint64 // datagrams put back together from fragments before protection
+	OutReasmDropped   uint64 // fragments given up on: malformed, overlapping, timed out, evicted, or too large a datagram
 	OutFragmented     uint64 // protected packets fragmented to fit the path MTU
 	OutSendErrors     uint64 // the kernel refused to send
 
@@ -42,8 +43,8 @@ type Stats struct {
 // goroutines.
 type stats struct {
 	outProtected, outProtectedBytes, outClear, outBlocked, outNoSA atomic.Uint64
-	outSAExpired, outMalformed, outFragments, outFragmented        atomic.Uint64
-	outSendErrors                                                  atomic.Uint64
+	outSAExpired, outMalformed, outFragmented                      atomic.Uint64
+	outReassembled, outReasmDropped, outSendErrors                 atomic.Uint64
 
 	inAccepted, inAcceptedBytes, inSelector, inUDPInvalid, inSAExpired atomic.Uint64
 	inMalformed, inBundleMismatch, inDummy, inTUNErrors                atomic.Uint64
@@ -66,7 +67,8 @@ func (s *stats) snapshot() Stats {
 		OutNoSA:           s.outNoSA.Load(),
 		OutSAExpired:      s.outSAExpired.Load(),
 		OutMalformed:      s.outMalformed.Load(),
-		OutFragments:      s.outFragments.Load(),
+		OutReassembled:    s.outReassembled.Load(),
+		OutReasmDropped:   s.outReasmDropped.Load(),
 		OutFragmented:     s.outFragmented.Load(),
 		OutSendErrors:     s.outSendErrors.Load(),
 		InAccepted:        s.inAccepted.Load(),
