@@ -289,7 +289,7 @@ func (h *node) capture(filter string) (stop func() string) {
 		}
 	}
 	p := filepath.Join(tb.TempDir(), "capture.pcap")
-	cmd := exec.Command("ip", "netns", "exec", h.ns, "tcpdump", "-n", "-i", h.link, "-U", "-B", "16384", "-s", "0", "-w", p, filter)
+	cmd := exec.Command("ip", "netns", "exec", h.ns, "tcpdump", "-n", "-i", h.link, "--immediate-mode", "-U", "-B", "16384", "-s", "0", "-w", p, filter)
 	errp, err := cmd.StderrPipe()
 	if err != nil {
 		tb.Fatal(err)
@@ -298,13 +298,18 @@ func (h *node) capture(filter string) (stop func() string) {
 		tb.Fatal(err)
 	}
 	listening := make(chan struct{})
+	var stats []string // tcpdump's closing counts; written before done closes
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		sc := bufio.NewScanner(errp)
 		once := false
 		for sc.Scan() {
 			if !once && strings.Contains(sc.Text(), "listening") {
 				close(listening)
 				once = true
+			} else if strings.Contains(sc.Text(), "packets") {
+				stats = append(stats, sc.Text())
 			}
 		}
 		if !once {
@@ -317,9 +322,14 @@ func (h *node) capture(filter string) (stop func() string) {
 		tb.Fatal("tcpdump did not start")
 	}
 	return func() string {
+		// In immediate mode tcpdump has written every packet it was
+		// given by the time it exits; the pause lets the last replies
+		// reach the link.
 		time.Sleep(200 * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGINT)
+		<-done
 		cmd.Wait()
+		tb.Logf("capture: %s", strings.Join(stats, ", "))
 		for _, n := range []*node{h, h.peer} {
 			if n != nil {
 				n.ip("link", "set", n.link, "gso_max_segs", "65535")

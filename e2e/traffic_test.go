@@ -30,8 +30,9 @@ var modes = func() []emode {
 	return ms
 }()
 
-// TestTraffic runs ping and iperf3 (TCP, and UDP with 1380-byte
-// datagrams) through every mode while capturing the link, then has tshark
+// TestTraffic runs ping (also with echoes larger than the MTU) and iperf3
+// (TCP, and UDP with 1380-byte datagrams: larger than the MTU in IPv6)
+// through every mode while capturing the link, then has tshark
 // decrypt the capture with the keys: every ESP packet must pass its ICV
 // check, the pings and iperf3 flows must be inside, and nothing between
 // the protected addresses may cross the link in clear.
@@ -45,6 +46,11 @@ func TestTraffic(t *testing.T) {
 			stop := a.capture("ip or ip6")
 			if got := a.ping(dst, 20); got != 20 {
 				t.Errorf("ping: %d of 20 replies", got)
+			}
+			// Echoes the sending stack fragments: reassembled, protected
+			// whole and fragmented after protection.
+			if got := a.ping(dst, 5, "-s", "3000"); got != 5 {
+				t.Errorf("ping -s 3000: %d of 5 replies", got)
 			}
 			if bps, _ := iperf(t, a, b, dst, "-n", "2M"); bps <= 0 {
 				t.Errorf("iperf3 TCP moved nothing")
@@ -70,7 +76,9 @@ func TestTraffic(t *testing.T) {
 					}
 				}
 			}
-			if inner["icmp"] < 40 || inner["tcp"] == 0 || inner["udp"] == 0 {
+			// At least half the UDP datagrams (iperf3's 760) and all the
+			// echoes and replies, whole.
+			if inner["icmp"] < 50 || inner["tcp"] == 0 || inner["udp"] < 380 {
 				t.Errorf("decrypted inner protocols %v: pings, TCP or UDP missing", inner)
 			}
 			// Nothing but ESP (and ESP in UDP, neighbour discovery and

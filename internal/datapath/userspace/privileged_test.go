@@ -284,7 +284,7 @@ func TestReplayWindow4096(t *testing.T) {
 func (h *host) capture(tb testing.TB, expr string, fn func()) []string {
 	tb.Helper()
 	requireTool(tb, "tcpdump")
-	cmd := exec.Command("ip", "netns", "exec", h.name, "tcpdump", "-l", "-n", "-i", h.link, "-U", expr)
+	cmd := exec.Command("ip", "netns", "exec", h.name, "tcpdump", "-l", "-n", "-i", h.link, "--immediate-mode", "-U", expr)
 	var out strings.Builder
 	cmd.Stdout = &out
 	if err := cmd.Start(); err != nil {

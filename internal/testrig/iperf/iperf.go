@@ -12,12 +12,12 @@ import (
 type Result struct {
 	// UDP is set for a UDP test.
 	UDP bool
-	// BPS is the rate the receiver saw, in bits per second. For UDP it is
-	// the datagrams delivered: the sender's rate less the lost ones.
+	// BPS is the rate the receiver saw, in bits per second.
 	BPS float64
 	// Seconds is the test's duration.
 	Seconds float64
-	// Sent and Lost count UDP datagrams (0 for TCP).
+	// Sent counts the UDP datagrams the client sent and Lost those the
+	// server did not receive (0 for TCP).
 	Sent, Lost int
 }
 
@@ -37,8 +37,21 @@ func (r Result) LossPercent() float64 {
 	return 100 * float64(r.Lost) / float64(r.Sent)
 }
 
+// sum is one of the totals at the end of a report.
+type sum struct {
+	Bytes   int64   `json:"bytes"`
+	BPS     float64 `json:"bits_per_second"`
+	Seconds float64 `json:"seconds"`
+	Packets int     `json:"packets"`
+}
+
 // Parse reads an iperf3 -J report. A report that carries an error, or no
 // result, is an error.
+//
+// For UDP, the datagrams lost are those sent less those whose bytes the
+// server counted. iperf3's own lost_packets counts only gaps in the
+// sequence numbers the server saw, so a run whose datagrams never arrive,
+// or whose last ones are lost, would count as lossless.
 func Parse(b []byte) (Result, error) {
 	var r struct {
 		Start struct {
@@ -47,16 +60,8 @@ func Parse(b []byte) (Result, error) {
 			} `json:"test_start"`
 		} `json:"start"`
 		End struct {
-			SumReceived struct {
-				BPS     float64 `json:"bits_per_second"`
-				Seconds float64 `json:"seconds"`
-			} `json:"sum_received"`
-			Sum struct {
-				BPS     float64 `json:"bits_per_second"`
-				Seconds float64 `json:"seconds"`
-				Packets int     `json:"packets"`
-				Lost    int     `json:"lost_packets"`
-			} `json:"sum"`
+			SumSent     sum `json:"sum_sent"`
+			SumReceived sum `json:"sum_received"`
 		} `json:"end"`
 		Error string `json:"error"`
 	}
@@ -66,15 +71,18 @@ func Parse(b []byte) (Result, error) {
 	if r.Error != "" {
 		return Result{}, fmt.Errorf("iperf3: %s", r.Error)
 	}
+	sent, recv := r.End.SumSent, r.End.SumReceived
 	if r.Start.Test.Protocol == "UDP" {
-		s := r.End.Sum
-		if s.Seconds <= 0 || s.Packets == 0 {
+		if sent.Packets <= 0 || sent.Bytes <= 0 || recv.Seconds <= 0 {
 			return Result{}, errors.New("iperf3: no UDP result")
 		}
-		return Result{UDP: true, BPS: s.BPS * float64(s.Packets-s.Lost) / float64(s.Packets), Seconds: s.Seconds, Sent: s.Packets, Lost: s.Lost}, nil
+		size := sent.Bytes / int64(sent.Packets) // every datagram has the same length
+		got := int((recv.Bytes + size/2) / size)
+		lost := max(sent.Packets-got, 0)
+		return Result{UDP: true, BPS: recv.BPS, Seconds: recv.Seconds, Sent: sent.Packets, Lost: lost}, nil
 	}
-	if r.End.SumReceived.BPS == 0 {
+	if recv.BPS == 0 {
 		return Result{}, errors.New("iperf3: no TCP result")
 	}
-	return Result{BPS: r.End.SumReceived.BPS, Seconds: r.End.SumReceived.Seconds}, nil
+	return Result{BPS: recv.BPS, Seconds: recv.Seconds}, nil
 }
