@@ -11,10 +11,14 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -25,6 +29,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sadb-dev/sadb/internal/testrig"
 )
 
 // bin holds the binaries TestMain builds.
@@ -139,6 +145,51 @@ func newRig(tb testing.TB) (a, b *node) {
 	return a, b
 }
 
+// metricsAddr is where each sadbd serves its metrics, on the loopback of
+// its own namespace.
+const metricsAddr = "127.0.0.1:9120"
+
+// metrics returns what h's sadbd serves on /metrics.
+func (h *node) metrics() string {
+	tb := h.tb
+	tb.Helper()
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+			err = (&testrig.Netns{Name: h.ns}).Do(func() error {
+				var d net.Dialer
+				c, err = d.DialContext(ctx, network, addr)
+				return err
+			})
+			return c, err
+		},
+	}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		tb.Fatalf("%s metrics: %v", h.ns, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		tb.Fatalf("%s metrics: %s, %v", h.ns, resp.Status, err)
+	}
+	return string(b)
+}
+
+// metric returns the value of the sample named (with its labels) in the
+// exposition text, or -1 if there is none.
+func metric(text, sample string) float64 {
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, sample+" "); ok {
+			var f float64
+			if _, err := fmt.Sscan(v, &f); err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}
+
 // start runs sadbd in h's namespace.
 func (h *node) start() {
 	tb := h.tb
@@ -148,7 +199,8 @@ func (h *node) start() {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	h.cmd = exec.Command("ip", "netns", "exec", h.ns, bin.sadbd, "-memory", "-socket", h.sock, "-datapath", "userspace", "-log-level", "debug")
+	h.cmd = exec.Command("ip", "netns", "exec", h.ns, bin.sadbd, "-memory", "-socket", h.sock, "-datapath", "userspace", "-log-level", "debug",
+		"-metrics", metricsAddr)
 	h.cmd.Stdout, h.cmd.Stderr = logf, logf
 	if err := h.cmd.Start(); err != nil {
 		tb.Fatal(err)

@@ -27,6 +27,7 @@ import (
 
 	"github.com/sadb-dev/sadb/engine"
 	"github.com/sadb-dev/sadb/internal/datapath"
+	"github.com/sadb-dev/sadb/internal/datapath/userspace"
 	"github.com/sadb-dev/sadb/internal/metrics"
 	"github.com/sadb-dev/sadb/internal/peercred"
 	"github.com/sadb-dev/sadb/internal/rpcserver"
@@ -106,7 +107,11 @@ func Start(cfg Config, log *slog.Logger) (*Daemon, error) {
 
 	var m *metrics.Metrics
 	if cfg.Metrics != "" {
-		m = metrics.New(d.eng, d.store)
+		var dp metrics.DatapathStats
+		if u, ok := d.dp.(*userspace.Backend); ok {
+			dp = u
+		}
+		m = metrics.New(d.eng, d.store, dp)
 	}
 	ro := rpcserver.Options{Logger: log}
 	if m != nil {

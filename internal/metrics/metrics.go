@@ -1,7 +1,8 @@
 // Package metrics exposes sadbd to Prometheus: SA contexts by state, calls
-// by function and result code, call latency, sessions, subscriptions and the
-// store's commits. It reads the engine and the store at scrape time and is
-// told about calls by the RPC server.
+// by function and result code, call latency, sessions, subscriptions, the
+// store's commits and the data path's packets by outcome. It reads the
+// engine, the store and the data path at scrape time and is told about
+// calls by the RPC server.
 package metrics
 
 import (
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sadb-dev/sadb/engine"
+	"github.com/sadb-dev/sadb/internal/datapath/userspace"
 	"github.com/sadb-dev/sadb/internal/storage/bolt"
 	"github.com/sadb-dev/sadb/wfp"
 )
@@ -24,8 +26,14 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 }
 
-// New registers the collectors. store may be nil (no persistence).
-func New(e *engine.Engine, store *bolt.Store) *Metrics {
+// DatapathStats is a packet path whose counters the metrics expose.
+type DatapathStats interface {
+	Stats() userspace.Stats
+}
+
+// New registers the collectors. store may be nil (no persistence), and dp
+// nil (no data path).
+func New(e *engine.Engine, store *bolt.Store, dp DatapathStats) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
 	m.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "sadb", Name: "calls_total",
@@ -38,6 +46,9 @@ func New(e *engine.Engine, store *bolt.Store) *Metrics {
 	}, []string{"function"})
 	m.reg.MustRegister(m.calls, m.duration, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&engineCollector{e: e}, &storeCollector{s: store})
+	if dp != nil {
+		m.reg.MustRegister(&datapathCollector{dp: dp})
+	}
 	return m
 }
 
@@ -138,4 +149,60 @@ func histogram(d *prometheus.Desc, h bolt.Histogram) prometheus.Metric {
 		b[x.UpperBound] = x.Count
 	}
 	return prometheus.MustNewConstHistogram(d, h.Count, h.Sum, b)
+}
+
+var (
+	dpOutDesc = prometheus.NewDesc("sadb_datapath_out_packets_total",
+		"Packets read from the TUN device, by outcome: protected, clear (a PERMIT filter or none), blocked (a BLOCK filter), "+
+			"no_sa (an IPsec filter without a usable SA), sa_expired (lifetime or sequence numbers spent), malformed, send_error.",
+		[]string{"result"}, nil)
+	dpOutBytesDesc   = prometheus.NewDesc("sadb_datapath_out_protected_bytes_total", "Bytes of the packets protected, before protection.", nil, nil)
+	dpFragmentedDesc = prometheus.NewDesc("sadb_datapath_out_fragmented_total", "Protected packets fragmented to fit the path MTU.", nil, nil)
+	dpReasmDesc      = prometheus.NewDesc("sadb_datapath_out_reassembled_total", "Datagrams reassembled from the local stack's fragments before protection.", nil, nil)
+	dpReasmDropDesc  = prometheus.NewDesc("sadb_datapath_out_reassembly_dropped_total",
+		"Fragments given up on: malformed, overlapping, timed out, evicted, or of a datagram too large to protect.", nil, nil)
+	dpInDesc = prometheus.NewDesc("sadb_datapath_in_packets_total",
+		"ESP and AH packets received, by outcome: accepted (written to the TUN device), invalid_spi, replay, auth (ICV check failed), "+
+			"malformed, selector (inner packet outside the SA's traffic), udp_invalid, sa_expired, bundle_mismatch, dummy (next header 59), tun_error.",
+		[]string{"result"}, nil)
+	dpInBytesDesc = prometheus.NewDesc("sadb_datapath_in_accepted_bytes_total", "Bytes of the packets accepted, after decapsulation.", nil, nil)
+)
+
+type datapathCollector struct{ dp DatapathStats }
+
+func (c *datapathCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{dpOutDesc, dpOutBytesDesc, dpFragmentedDesc, dpReasmDesc, dpReasmDropDesc, dpInDesc, dpInBytesDesc} {
+		ch <- d
+	}
+}
+
+func (c *datapathCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.dp.Stats()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	for _, o := range []struct {
+		result string
+		v      uint64
+	}{
+		{"protected", st.OutProtected}, {"clear", st.OutClear}, {"blocked", st.OutBlocked}, {"no_sa", st.OutNoSA},
+		{"sa_expired", st.OutSAExpired}, {"malformed", st.OutMalformed}, {"send_error", st.OutSendErrors},
+	} {
+		counter(dpOutDesc, o.v, o.result)
+	}
+	counter(dpOutBytesDesc, st.OutProtectedBytes)
+	counter(dpFragmentedDesc, st.OutFragmented)
+	counter(dpReasmDesc, st.OutReassembled)
+	counter(dpReasmDropDesc, st.OutReasmDropped)
+	for _, o := range []struct {
+		result string
+		v      uint64
+	}{
+		{"accepted", st.InAccepted}, {"invalid_spi", st.InInvalidSPI}, {"replay", st.InReplay}, {"auth", st.InAuth},
+		{"malformed", st.InMalformed}, {"selector", st.InSelector}, {"udp_invalid", st.InUDPInvalid}, {"sa_expired", st.InSAExpired},
+		{"bundle_mismatch", st.InBundleMismatch}, {"dummy", st.InDummy}, {"tun_error", st.InTUNErrors},
+	} {
+		counter(dpInDesc, o.v, o.result)
+	}
+	counter(dpInBytesDesc, st.InAcceptedBytes)
 }

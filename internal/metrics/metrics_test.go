@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sadb-dev/sadb/engine"
+	"github.com/sadb-dev/sadb/internal/datapath/userspace"
 	"github.com/sadb-dev/sadb/internal/storage/bolt"
 	"github.com/sadb-dev/sadb/wfp"
 )
@@ -26,7 +27,7 @@ func TestExposition(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	m := New(e, st)
+	m := New(e, st, nil)
 	m.Observe("IPsecSaContextCreate1", 0, 3*time.Microsecond)
 	m.Observe("IPsecSaContextGetSpi1", wfp.ErrNotFound, time.Microsecond)
 	rec := httptest.NewRecorder()
@@ -42,6 +43,64 @@ func TestExposition(t *testing.T) {
 		`sadb_sessions 0`,
 	} {
 		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+type datapathStats userspace.Stats
+
+func (s datapathStats) Stats() userspace.Stats { return userspace.Stats(s) }
+
+// The data path's counters appear by outcome, each from its own field,
+// and only when there is a data path.
+func TestDatapathExposition(t *testing.T) {
+	e, err := engine.New(engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	scrape := func(m *Metrics) string {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		body, _ := io.ReadAll(rec.Body)
+		return string(body)
+	}
+	if body := scrape(New(e, nil, nil)); strings.Contains(body, "sadb_datapath_") {
+		t.Errorf("data path metrics without a data path")
+	}
+	body := scrape(New(e, nil, datapathStats{
+		OutProtected: 1, OutProtectedBytes: 2, OutClear: 3, OutBlocked: 4, OutNoSA: 5, OutSAExpired: 6, OutMalformed: 7,
+		OutReassembled: 8, OutReasmDropped: 9, OutFragmented: 10, OutSendErrors: 11,
+		InAccepted: 12, InAcceptedBytes: 13, InInvalidSPI: 14, InReplay: 15, InAuth: 16, InMalformed: 17, InSelector: 18,
+		InUDPInvalid: 19, InSAExpired: 20, InBundleMismatch: 21, InDummy: 22, InTUNErrors: 23,
+	}))
+	for _, want := range []string{
+		`sadb_datapath_out_packets_total{result="protected"} 1`,
+		`sadb_datapath_out_protected_bytes_total 2`,
+		`sadb_datapath_out_packets_total{result="clear"} 3`,
+		`sadb_datapath_out_packets_total{result="blocked"} 4`,
+		`sadb_datapath_out_packets_total{result="no_sa"} 5`,
+		`sadb_datapath_out_packets_total{result="sa_expired"} 6`,
+		`sadb_datapath_out_packets_total{result="malformed"} 7`,
+		`sadb_datapath_out_reassembled_total 8`,
+		`sadb_datapath_out_reassembly_dropped_total 9`,
+		`sadb_datapath_out_fragmented_total 10`,
+		`sadb_datapath_out_packets_total{result="send_error"} 11`,
+		`sadb_datapath_in_packets_total{result="accepted"} 12`,
+		`sadb_datapath_in_accepted_bytes_total 13`,
+		`sadb_datapath_in_packets_total{result="invalid_spi"} 14`,
+		`sadb_datapath_in_packets_total{result="replay"} 15`,
+		`sadb_datapath_in_packets_total{result="auth"} 16`,
+		`sadb_datapath_in_packets_total{result="malformed"} 17`,
+		`sadb_datapath_in_packets_total{result="selector"} 18`,
+		`sadb_datapath_in_packets_total{result="udp_invalid"} 19`,
+		`sadb_datapath_in_packets_total{result="sa_expired"} 20`,
+		`sadb_datapath_in_packets_total{result="bundle_mismatch"} 21`,
+		`sadb_datapath_in_packets_total{result="dummy"} 22`,
+		`sadb_datapath_in_packets_total{result="tun_error"} 23`,
+	} {
+		if !strings.Contains(body, want+"\n") {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
