@@ -18,14 +18,13 @@ import (
 // protection if it does not fit the path, as a kernel IPsec stack does
 // for its own traffic.
 //
-// Every outbound goroutine has its own reassembler: the kernel hands all
-// fragments of a datagram to one TUN queue (they share the addresses and
-// protocol its flow hash reads).
+// The reassembler belongs to the outbound goroutine, which reads the one
+// TUN queue: it needs no lock.
 
 // Reassembly limits.
 const (
-	// maxReasm bounds the datagrams being reassembled at once by one
-	// goroutine; a new one evicts the oldest.
+	// maxReasm bounds the datagrams being reassembled at once; a new one
+	// evicts the oldest.
 	maxReasm = 32
 	// maxReasmPayload bounds the fragmentable part of a datagram: an IPv4
 	// Total Length or IPv6 Payload Length cannot say more.
@@ -64,7 +63,7 @@ type reasmEntry struct {
 	pay      []byte // the fragmentable part, at its offsets
 }
 
-// reassembler holds the datagrams one outbound goroutine is reassembling.
+// reassembler holds the datagrams the outbound goroutine is reassembling.
 // It belongs to that goroutine alone.
 type reassembler struct {
 	ents []*reasmEntry // in arrival order of their first fragment
