@@ -332,6 +332,11 @@ func keyFile(tb testing.TB, lens map[string]int) (string, map[string][]byte) {
 // 1), so that the kernel cuts sadbd's UDP GSO runs of ESP-in-UDP datagrams
 // before the capture point as a NIC would on the wire: a veth passes a run
 // through whole, and tshark would see one datagram of up to 64 KiB.
+//
+// tcpdump runs in immediate mode, so that it has written every packet when
+// it exits, with a snapshot length that covers any packet on the 1500-byte
+// link but keeps the kernel's ring at thousands of slots (one of 256 KiB,
+// the default, leaves 64 in 16 MiB, and a burst overflows them).
 func (h *node) capture(filter string) (stop func() string) {
 	tb := h.tb
 	tb.Helper()
@@ -341,7 +346,7 @@ func (h *node) capture(filter string) (stop func() string) {
 		}
 	}
 	p := filepath.Join(tb.TempDir(), "capture.pcap")
-	cmd := exec.Command("ip", "netns", "exec", h.ns, "tcpdump", "-n", "-i", h.link, "--immediate-mode", "-U", "-B", "16384", "-s", "0", "-w", p, filter)
+	cmd := exec.Command("ip", "netns", "exec", h.ns, "tcpdump", "-n", "-i", h.link, "--immediate-mode", "-U", "-B", "16384", "-s", "4096", "-w", p, filter)
 	errp, err := cmd.StderrPipe()
 	if err != nil {
 		tb.Fatal(err)
