@@ -54,8 +54,7 @@ type reasmEntry struct {
 	key      reasmKey
 	deadline int64  // Unix ns: dropped if still incomplete then
 	frags    int    // fragments held
-	first    bool   // the first fragment came
-	hdr      []byte // the first fragment's unfragmentable part, once it came
+	hdr      []byte // the first fragment's unfragmentable part; empty until it came
 	total    int    // length of the fragmentable part, once the last fragment came; -1 before
 	got      int    // bytes of the fragmentable part received
 	maxEnd   int    // end of the furthest fragment received
@@ -93,22 +92,25 @@ func (r *reassembler) add(pkt []byte, h esp.IPHeaders, now int64) (whole []byte,
 	}
 	if f.off == 0 && !f.more {
 		// An atomic fragment (RFC 6946): whole already.
-		r.out = f.assemble(r.out[:0], f.data)
+		r.out = append(r.out[:0], f.unfrag...)
+		f.fixNext(r.out)
+		r.out = f.finish(append(r.out, f.data...))
 		return r.out, reasmDone, dropped
 	}
-	e := r.find(f.key)
-	if e == nil {
+	i := r.find(f.key)
+	if i < 0 {
 		if len(r.ents) == maxReasm {
 			dropped += r.drop(0)
 		}
-		e = r.alloc(f.key, now)
+		i = r.alloc(f.key, now)
 	}
+	e := r.ents[i]
 	end := f.off + len(f.data)
 	if end > maxReasmPayload || (e.total >= 0 && (end > e.total || !f.more && end != e.total)) ||
 		!f.more && e.maxEnd > end || e.overlaps(f.off, end) {
 		// Past the end, a second end, or overlapping what came (RFC 5722:
 		// the whole datagram is dropped).
-		return nil, reasmMalformed, dropped + r.drop(r.index(e)) + 1
+		return nil, reasmMalformed, dropped + r.drop(i) + 1
 	}
 	copy(e.pay[f.off:], f.data)
 	e.mark(f.off, end)
@@ -121,16 +123,14 @@ func (r *reassembler) add(pkt []byte, h esp.IPHeaders, now int64) (whole []byte,
 	if f.off == 0 {
 		e.hdr = append(e.hdr[:0], f.unfrag...)
 		f.fixNext(e.hdr)
-		e.first = true
 	}
-	if e.total < 0 || e.got != e.total || !e.first {
+	if e.total < 0 || e.got != e.total || len(e.hdr) == 0 {
 		return nil, reasmHeld, dropped
 	}
-	i := r.index(e)
 	if len(e.hdr)+e.total > maxMTU {
 		return nil, reasmMalformed, dropped + r.drop(i) // cannot be protected
 	}
-	r.out = f.assembleFrom(r.out[:0], e.hdr, e.pay[:e.total])
+	r.out = f.finish(append(append(r.out[:0], e.hdr...), e.pay[:e.total]...))
 	r.release(i)
 	return r.out, reasmDone, dropped
 }
@@ -149,39 +149,32 @@ func (r *reassembler) expire(now int64) int {
 	return n
 }
 
-func (r *reassembler) find(k reasmKey) *reasmEntry {
-	for _, e := range r.ents {
+// find returns the index of the datagram k, or -1.
+func (r *reassembler) find(k reasmKey) int {
+	for i, e := range r.ents {
 		if e.key == k {
-			return e
-		}
-	}
-	return nil
-}
-
-func (r *reassembler) index(e *reasmEntry) int {
-	for i, x := range r.ents {
-		if x == e {
 			return i
 		}
 	}
 	return -1
 }
 
-func (r *reassembler) alloc(k reasmKey, now int64) *reasmEntry {
+// alloc starts the datagram k and returns its index.
+func (r *reassembler) alloc(k reasmKey, now int64) int {
 	var e *reasmEntry
 	if n := len(r.free); n > 0 {
 		e, r.free = r.free[n-1], r.free[:n-1]
 	} else {
 		e = &reasmEntry{pay: make([]byte, maxReasmPayload)}
 	}
-	e.key, e.frags, e.first, e.total, e.got, e.maxEnd = k, 0, false, -1, 0, 0
+	e.key, e.frags, e.hdr, e.total, e.got, e.maxEnd = k, 0, e.hdr[:0], -1, 0, 0
 	e.seen = [len(e.seen)]uint64{}
 	e.deadline = now + reasmTimeout4
 	if k.v6 {
 		e.deadline = now + reasmTimeout6
 	}
 	r.ents = append(r.ents, e)
-	return e
+	return len(r.ents) - 1
 }
 
 // drop gives up on the i-th datagram and returns how many fragments it
@@ -281,34 +274,16 @@ func (f *fragment) fixNext(hdr []byte) {
 	}
 }
 
-// assemble appends the whole datagram of f's headers and data to dst.
-func (f *fragment) assemble(dst, data []byte) []byte {
-	n := len(dst)
-	dst = append(dst, f.unfrag...)
-	f.fixNext(dst[n:])
-	return f.finish(append(dst, data...), n, len(f.unfrag))
-}
-
-// assembleFrom appends the whole datagram of the headers hdr (fixed) and
-// the fragmentable part data to dst.
-func (f *fragment) assembleFrom(dst, hdr, data []byte) []byte {
-	n := len(dst)
-	dst = append(append(dst, hdr...), data...)
-	return f.finish(dst, n, len(hdr))
-}
-
-// finish sets the lengths (and, for IPv4, clears the fragment fields and
-// recomputes the checksum) of the datagram dst[n:] whose headers are hl
-// bytes long.
-func (f *fragment) finish(dst []byte, n, hl int) []byte {
-	pkt := dst[n:]
+// finish sets the lengths of the whole datagram pkt (and, for IPv4,
+// clears the fragment fields and recomputes the checksum) and returns it.
+func (f *fragment) finish(pkt []byte) []byte {
 	if f.v6 {
 		esp.IPv6(pkt).SetPayloadLength(uint16(len(pkt) - esp.IPv6FixedHeaderSize))
-		return dst
+		return pkt
 	}
 	ip := esp.IPv4(pkt)
 	binary.BigEndian.PutUint16(pkt[6:], binary.BigEndian.Uint16(pkt[6:])&0x4000) // keep DF only
 	ip.SetTotalLength(uint16(len(pkt)))
 	ip.UpdateChecksum()
-	return dst
+	return pkt
 }
