@@ -181,28 +181,27 @@ func (c *datapathCollector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
-	for _, o := range []struct {
-		result string
-		v      uint64
-	}{
-		{"protected", st.OutProtected}, {"clear", st.OutClear}, {"blocked", st.OutBlocked}, {"no_sa", st.OutNoSA},
-		{"sa_expired", st.OutSAExpired}, {"malformed", st.OutMalformed}, {"send_error", st.OutSendErrors},
-	} {
-		counter(dpOutDesc, o.v, o.result)
-	}
+	counter(dpOutDesc, st.OutProtected, "protected")
+	counter(dpOutDesc, st.OutClear, "clear")
+	counter(dpOutDesc, st.OutBlocked, "blocked")
+	counter(dpOutDesc, st.OutNoSA, "no_sa")
+	counter(dpOutDesc, st.OutSAExpired, "sa_expired")
+	counter(dpOutDesc, st.OutMalformed, "malformed")
+	counter(dpOutDesc, st.OutSendErrors, "send_error")
 	counter(dpOutBytesDesc, st.OutProtectedBytes)
 	counter(dpFragmentedDesc, st.OutFragmented)
 	counter(dpReasmDesc, st.OutReassembled)
 	counter(dpReasmDropDesc, st.OutReasmDropped)
-	for _, o := range []struct {
-		result string
-		v      uint64
-	}{
-		{"accepted", st.InAccepted}, {"invalid_spi", st.InInvalidSPI}, {"replay", st.InReplay}, {"auth", st.InAuth},
-		{"malformed", st.InMalformed}, {"selector", st.InSelector}, {"udp_invalid", st.InUDPInvalid}, {"sa_expired", st.InSAExpired},
-		{"bundle_mismatch", st.InBundleMismatch}, {"dummy", st.InDummy}, {"tun_error", st.InTUNErrors},
-	} {
-		counter(dpInDesc, o.v, o.result)
-	}
+	counter(dpInDesc, st.InAccepted, "accepted")
+	counter(dpInDesc, st.InInvalidSPI, "invalid_spi")
+	counter(dpInDesc, st.InReplay, "replay")
+	counter(dpInDesc, st.InAuth, "auth")
+	counter(dpInDesc, st.InMalformed, "malformed")
+	counter(dpInDesc, st.InSelector, "selector")
+	counter(dpInDesc, st.InUDPInvalid, "udp_invalid")
+	counter(dpInDesc, st.InSAExpired, "sa_expired")
+	counter(dpInDesc, st.InBundleMismatch, "bundle_mismatch")
+	counter(dpInDesc, st.InDummy, "dummy")
+	counter(dpInDesc, st.InTUNErrors, "tun_error")
 	counter(dpInBytesDesc, st.InAcceptedBytes)
 }

@@ -14,6 +14,14 @@ import (
 	"github.com/sadb-dev/sadb/wfp"
 )
 
+// scrape returns what m's handler serves.
+func scrape(m *Metrics) string {
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	return string(body)
+}
+
 // The endpoint serves every family with the engine's and the store's
 // current values.
 func TestExposition(t *testing.T) {
@@ -30,9 +38,7 @@ func TestExposition(t *testing.T) {
 	m := New(e, st, nil)
 	m.Observe("IPsecSaContextCreate1", 0, 3*time.Microsecond)
 	m.Observe("IPsecSaContextGetSpi1", wfp.ErrNotFound, time.Microsecond)
-	rec := httptest.NewRecorder()
-	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	body, _ := io.ReadAll(rec.Body)
+	body := scrape(m)
 	for _, want := range []string{
 		`sadb_calls_total{code="ERROR_SUCCESS",function="IPsecSaContextCreate1"} 1`,
 		`sadb_calls_total{code="FWP_E_NOT_FOUND",function="IPsecSaContextGetSpi1"} 1`,
@@ -42,7 +48,7 @@ func TestExposition(t *testing.T) {
 		`sadb_store_checkpoints_total`,
 		`sadb_sessions 0`,
 	} {
-		if !strings.Contains(string(body), want) {
+		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
@@ -60,12 +66,6 @@ func TestDatapathExposition(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	scrape := func(m *Metrics) string {
-		rec := httptest.NewRecorder()
-		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-		body, _ := io.ReadAll(rec.Body)
-		return string(body)
-	}
 	if body := scrape(New(e, nil, nil)); strings.Contains(body, "sadb_datapath_") {
 		t.Errorf("data path metrics without a data path")
 	}
