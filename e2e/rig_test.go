@@ -16,7 +16,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -30,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sadb-dev/sadb/internal/metrics"
 	"github.com/sadb-dev/sadb/internal/testrig"
 )
 
@@ -149,8 +149,8 @@ func newRig(tb testing.TB) (a, b *node) {
 // its own namespace.
 const metricsAddr = "127.0.0.1:9120"
 
-// metrics returns what h's sadbd serves on /metrics.
-func (h *node) metrics() string {
+// metrics returns the samples h's sadbd serves on /metrics.
+func (h *node) metrics() map[string]float64 {
 	tb := h.tb
 	tb.Helper()
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
@@ -169,25 +169,14 @@ func (h *node) metrics() string {
 		tb.Fatalf("%s metrics: %v", h.ns, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		tb.Fatalf("%s metrics: %s, %v", h.ns, resp.Status, err)
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("%s metrics: %s", h.ns, resp.Status)
 	}
-	return string(b)
-}
-
-// metric returns the value of the sample named (with its labels) in the
-// exposition text, or -1 if there is none.
-func metric(text, sample string) float64 {
-	for _, line := range strings.Split(text, "\n") {
-		if v, ok := strings.CutPrefix(line, sample+" "); ok {
-			var f float64
-			if _, err := fmt.Sscan(v, &f); err == nil {
-				return f
-			}
-		}
+	m, err := metrics.ParseText(resp.Body)
+	if err != nil {
+		tb.Fatalf("%s metrics: %v", h.ns, err)
 	}
-	return -1
+	return m
 }
 
 // start runs sadbd in h's namespace.

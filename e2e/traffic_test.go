@@ -94,16 +94,24 @@ func TestTraffic(t *testing.T) {
 			// The data path's metrics saw the same: every echo larger
 			// than the MTU reassembled, nothing dropped.
 			m := a.metrics()
-			if got := metric(m, `sadb_datapath_out_reassembled_total`); got < 5 {
+			metric := func(sample string) float64 {
+				v, ok := m[sample]
+				if !ok {
+					t.Errorf("sadbd serves no %s", sample)
+					return -1
+				}
+				return v
+			}
+			if got := metric(`sadb_datapath_out_reassembled_total`); got < 5 {
 				t.Errorf("sadb_datapath_out_reassembled_total %v, want at least 5 (the large echoes)", got)
 			}
 			for _, s := range []string{`sadb_datapath_out_packets_total{result="no_sa"}`, `sadb_datapath_out_reassembly_dropped_total`,
 				`sadb_datapath_in_packets_total{result="auth"}`, `sadb_datapath_in_packets_total{result="replay"}`} {
-				if got := metric(m, s); got != 0 {
+				if got := metric(s); got != 0 {
 					t.Errorf("%s %v, want 0", s, got)
 				}
 			}
-			if got := metric(m, `sadb_datapath_out_packets_total{result="protected"}`); got < float64(len(esp))/4 {
+			if got := metric(`sadb_datapath_out_packets_total{result="protected"}`); got < float64(len(esp))/4 {
 				t.Errorf("sadb_datapath_out_packets_total{result=\"protected\"} %v: fewer than a quarter of the %d ESP packets captured", got, len(esp))
 			}
 			t.Logf("%d ESP packets, all with a good ICV; inner %v", len(esp), inner)

@@ -50,6 +50,7 @@ import (
 	"github.com/sadb-dev/sadb/engine"
 	"github.com/sadb-dev/sadb/internal/daemon"
 	"github.com/sadb-dev/sadb/internal/daemon/daemontest"
+	"github.com/sadb-dev/sadb/internal/metrics"
 	"github.com/sadb-dev/sadb/internal/storage/bolt"
 	"github.com/sadb-dev/sadb/wfp"
 )
@@ -693,24 +694,7 @@ func scrape(url string) (map[string]float64, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%s: %s", url, resp.Status)
 	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			continue
-		}
-		out[line[:i]] = v
-	}
-	return out, sc.Err()
+	return metrics.ParseText(resp.Body)
 }
 
 // counters are a process's read and write system calls (from /proc/PID/io,

@@ -2,7 +2,8 @@
 // by function and result code, call latency, sessions, subscriptions, the
 // store's commits and the data path's packets by outcome. It reads the
 // engine, the store and the data path at scrape time and is told about
-// calls by the RPC server.
+// calls by the RPC server. ParseText reads the exposition back, for the
+// benchmarks and tests that check it.
 package metrics
 
 import (

@@ -105,3 +105,33 @@ func TestDatapathExposition(t *testing.T) {
 		}
 	}
 }
+
+// ParseText reads what the endpoint serves, sample by sample, and skips
+// comments and lines without a value.
+func TestParseText(t *testing.T) {
+	e, err := engine.New(engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	m := New(e, nil, datapathStats{InTUNErrors: 23})
+	m.Observe("IPsecSaContextCreate1", 0, 3*time.Microsecond)
+	got, err := ParseText(strings.NewReader(scrape(m)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for sample, want := range map[string]float64{
+		`sadb_datapath_in_packets_total{result="tun_error"}`:                      23,
+		`sadb_calls_total{code="ERROR_SUCCESS",function="IPsecSaContextCreate1"}`: 1,
+		`sadb_call_duration_seconds_count{function="IPsecSaContextCreate1"}`:      1,
+		`sadb_sessions`: 0,
+	} {
+		if v, ok := got[sample]; !ok || v != want {
+			t.Errorf("%s: %v (present %v), want %v", sample, v, ok, want)
+		}
+	}
+	got, err = ParseText(strings.NewReader("# HELP x y\n\nnovalue\nbad 1x\na{b=\"c d\"} 2.5\nc 3\n"))
+	if err != nil || len(got) != 2 || got[`a{b="c d"}`] != 2.5 || got["c"] != 3 {
+		t.Errorf("got %v, %v", got, err)
+	}
+}
