@@ -27,7 +27,6 @@ import (
 
 	"github.com/sadb-dev/sadb/engine"
 	"github.com/sadb-dev/sadb/internal/datapath"
-	"github.com/sadb-dev/sadb/internal/datapath/userspace"
 	"github.com/sadb-dev/sadb/internal/metrics"
 	"github.com/sadb-dev/sadb/internal/peercred"
 	"github.com/sadb-dev/sadb/internal/rpcserver"
@@ -107,10 +106,7 @@ func Start(cfg Config, log *slog.Logger) (*Daemon, error) {
 
 	var m *metrics.Metrics
 	if cfg.Metrics != "" {
-		var dp metrics.DatapathStats
-		if u, ok := d.dp.(*userspace.Backend); ok {
-			dp = u
-		}
+		dp, _ := d.dp.(metrics.DatapathStats) // nil without a data path that counts
 		m = metrics.New(d.eng, d.store, dp)
 	}
 	ro := rpcserver.Options{Logger: log}
