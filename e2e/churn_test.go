@@ -84,17 +84,21 @@ func TestChurn(t *testing.T) {
 	with := iperfRun(t, a, b, dst, args...)
 	window := time.Since(t0)
 	<-churned
-	t.Logf("with %d contexts added and deleted on each side (A in %v, B in %v): %d of %d datagrams lost",
-		churnContexts, took[0].Round(time.Millisecond), took[1].Round(time.Millisecond), with.Lost, with.Sent)
+	t.Logf("with %d contexts added and deleted on each side (A in %v, B in %v): %d of %d datagrams lost within the stream, %d at its end",
+		churnContexts, took[0].Round(time.Millisecond), took[1].Round(time.Millisecond), with.Gaps, with.Sent, with.Lost-with.Gaps)
 	if d := max(took[0], took[1]) + time.Second; d > window {
 		t.Fatalf("the churn took %v, longer than the measurement (%v)", d, window)
 	}
 	after := [2]statistics{a.churnStats(), b.churnStats()}
 
 	base := iperfRun(t, a, b, dst, args...)
-	t.Logf("without churn: %d of %d datagrams lost", base.Lost, base.Sent)
-	if with.Lost > base.Lost {
-		t.Errorf("churn cost %d datagrams: %d lost with it, %d without", with.Lost-base.Lost, with.Lost, base.Lost)
+	t.Logf("without churn: %d of %d datagrams lost within the stream, %d at its end", base.Gaps, base.Sent, base.Lost-base.Gaps)
+	// Losses within the stream: the churn runs inside it. At its end
+	// iperf3 can stop counting while its last datagrams are still on their
+	// way (on a loaded machine, by milliseconds); drops by the data path
+	// itself, there too, are its counters', checked below.
+	if with.Gaps > base.Gaps {
+		t.Errorf("churn cost %d datagrams: %d lost with it, %d without", with.Gaps-base.Gaps, with.Gaps, base.Gaps)
 	}
 	for i, h := range []*node{a, b} {
 		if n := after[i].Drops.Total - before[i].Drops.Total; n != 0 {

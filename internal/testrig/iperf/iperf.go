@@ -19,6 +19,11 @@ type Result struct {
 	// Sent counts the UDP datagrams the client sent and Lost those the
 	// server did not receive (0 for TCP).
 	Sent, Lost int
+	// Gaps counts the UDP datagrams missing before the last one the
+	// server received (iperf3's own count): losses within the stream.
+	// Lost less Gaps is the tail the server did not see, which includes
+	// datagrams still on their way when the test ended.
+	Gaps int
 }
 
 // Delivered returns the UDP datagrams delivered per second.
@@ -43,15 +48,16 @@ type sum struct {
 	BPS     float64 `json:"bits_per_second"`
 	Seconds float64 `json:"seconds"`
 	Packets int     `json:"packets"`
+	Lost    int     `json:"lost_packets"`
 }
 
 // Parse reads an iperf3 -J report. A report that carries an error, or no
 // result, is an error.
 //
 // For UDP, the datagrams lost are those sent less those whose bytes the
-// server counted. iperf3's own lost_packets counts only gaps in the
+// server counted. iperf3's own lost_packets (Gaps) counts only gaps in the
 // sequence numbers the server saw, so a run whose datagrams never arrive,
-// or whose last ones are lost, would count as lossless.
+// or whose last ones are lost, would count as lossless by it.
 func Parse(b []byte) (Result, error) {
 	var r struct {
 		Start struct {
@@ -79,7 +85,7 @@ func Parse(b []byte) (Result, error) {
 		size := sent.Bytes / int64(sent.Packets) // every datagram has the same length
 		got := int((recv.Bytes + size/2) / size)
 		lost := max(sent.Packets-got, 0)
-		return Result{UDP: true, BPS: recv.BPS, Seconds: recv.Seconds, Sent: sent.Packets, Lost: lost}, nil
+		return Result{UDP: true, BPS: recv.BPS, Seconds: recv.Seconds, Sent: sent.Packets, Lost: lost, Gaps: recv.Lost}, nil
 	}
 	if recv.BPS == 0 {
 		return Result{}, errors.New("iperf3: no TCP result")

@@ -17,8 +17,18 @@ func TestParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.UDP || r.BPS != 6e5 || r.Delivered() != 75 || r.LossPercent() != 25 {
+	if !r.UDP || r.BPS != 6e5 || r.Delivered() != 75 || r.LossPercent() != 25 || r.Gaps != 0 {
 		t.Errorf("UDP: %+v, delivered %v/s, lost %v%%", r, r.Delivered(), r.LossPercent())
+	}
+	// 100 lost within the stream, 50 at its end.
+	mid := `{"start":{"test_start":{"protocol":"UDP"}},"end":{` +
+		`"sum_sent":{"bytes":1000000,"bits_per_second":8e5,"seconds":10,"packets":1000},` +
+		`"sum_received":{"bytes":850000,"bits_per_second":6.8e5,"seconds":10,"packets":950,"lost_packets":100}}}`
+	if r, err = Parse([]byte(mid)); err != nil {
+		t.Fatal(err)
+	}
+	if r.Lost != 150 || r.Gaps != 100 {
+		t.Errorf("lost %d, gaps %d; want 150, 100", r.Lost, r.Gaps)
 	}
 	// Nothing arrived: all lost.
 	none := `{"start":{"test_start":{"protocol":"UDP"}},"end":{` +
