@@ -274,11 +274,13 @@ func BenchmarkFilterAdd(b *testing.B) {
 			remote := func(i int) netip.Addr {
 				return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 			}
+			before := heapInUse()
 			for i := range n {
 				if _, _, err := conformance.TransportFilters(api, local, remote(i)); err != nil {
 					b.Fatal(err)
 				}
 			}
+			perFilter := float64(heapInUse()-before) / float64(2*n)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
@@ -294,6 +296,15 @@ func BenchmarkFilterAdd(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pairs/s")
+			b.ReportMetric(perFilter, "heap-B/filter")
 		})
 	}
+}
+
+// heapInUse is the live heap after a collection.
+func heapInUse() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }

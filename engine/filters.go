@@ -8,7 +8,6 @@ import (
 	"math"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -23,15 +22,19 @@ type filter struct {
 	dynSess *session // the dynamic session that added it, nil otherwise
 	kind    ipsecKind
 	ipv     wfp.IPVersion // of the layer
-	condKey string        // canonical form of the conditions
-	pairKey string        // inbound-index key of this filter (inbound) or of its inbound pair (outbound)
+	pairKey string        // IPsec filters: inbound-index key of this filter (inbound) or of its inbound pair (outbound)
 
-	// refs counts the SA contexts referring to the filter, spread over
-	// slots so that parallel calls do not share a cache line; only the sum
-	// means anything (a slot may go negative). deleting is raised by
-	// FwpmFilterDeleteById0 before it sums refs; a new reference backs off
-	// when it sees it (refIPsec).
-	refs     [refSlots]refSlot
+	// refs counts the SA contexts referring to the filter. Once a second
+	// context refers to it, the filter is shared and may be referenced
+	// from many goroutines at once, so the count spreads over striped
+	// slots that parallel calls do not share a cache line on; a filter of
+	// one context (a keying daemon's pair per peer, 100,000 of them)
+	// keeps one word. Only the sum of refs and the slots means anything
+	// (each part may go negative). deleting is raised by
+	// FwpmFilterDeleteById0 before it sums them; a new reference backs
+	// off when it sees it (refIPsec).
+	refs     atomic.Int64
+	striped  atomic.Pointer[[refSlots]refSlot]
 	deleting atomic.Bool
 
 	exported atomic.Pointer[wfp.FwpmFilter0] // see shared
@@ -59,12 +62,24 @@ type refSlot struct {
 	_ [56]byte
 }
 
-func (f *filter) addRef(slot int, d int64) { f.refs[slot%refSlots].n.Add(d) }
+func (f *filter) addRef(slot int, d int64) {
+	if st := f.striped.Load(); st != nil {
+		st[slot%refSlots].n.Add(d)
+		return
+	}
+	if f.refs.Add(d) > 1 {
+		f.striped.CompareAndSwap(nil, new([refSlots]refSlot))
+	}
+}
 
+// refCount sums the references. The caller raises deleting first: a
+// reference taken after that sees it and backs off, wherever it counted.
 func (f *filter) refCount() int64 {
-	var n int64
-	for i := range f.refs {
-		n += f.refs[i].n.Load()
+	n := f.refs.Load()
+	if st := f.striped.Load(); st != nil {
+		for i := range st {
+			n += st[i].n.Load()
+		}
 	}
 	return n
 }
@@ -99,17 +114,7 @@ func (t *filterTable) init() {
 	t.inbound = rcu.New[string, []uint64](func(k string) uint64 { return maphash.String(seed, k) })
 }
 
-func inboundIndexKey(k ipsecKind, v wfp.IPVersion, cond string) string {
-	return fmt.Sprintf("%d|%d|%s", k, v, cond)
-}
-
 func (t *filterTable) insert(f *filter) {
-	switch f.kind {
-	case kindTransportIn, kindTransportOut:
-		f.pairKey = inboundIndexKey(kindTransportIn, f.ipv, f.condKey)
-	case kindTunnelIn, kindTunnelOut:
-		f.pairKey = inboundIndexKey(kindTunnelIn, f.ipv, f.condKey)
-	}
 	f.deleting.Store(false)
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -375,7 +380,7 @@ func prepareFilter(in *wfp.FwpmFilter0) (*filter, error) {
 	}
 	c.EffectiveWeight = wfp.Uint64Value(w)
 	c.FilterID = 0
-	return &filter{f: c, kind: kind, ipv: li.ipv, condKey: conditionKey(c.FilterCondition)}, nil
+	return &filter{f: c, kind: kind, ipv: li.ipv, pairKey: pairKey(kind, li.ipv, c.FilterCondition)}, nil
 }
 
 const maxConditions = 64
@@ -492,33 +497,51 @@ func scalarValue(v *wfp.FwpValue0) u128 {
 	return u128{hi, lo}
 }
 
-// conditionKey is a canonical string of conditions, equal for equal
-// condition lists.
-func conditionKey(cs []wfp.FwpmFilterCondition0) string {
-	var b strings.Builder
+// pairKey returns the inbound-index key of an IPsec filter of kind k at IP
+// version v with conditions cs, "" for other filters. An outbound filter
+// gets the key of the inbound filter with its conditions, its pair: the
+// inbound kind, the version and the conditions in a canonical binary form
+// (each value's length follows from its type), equal for equal condition
+// lists.
+func pairKey(k ipsecKind, v wfp.IPVersion, cs []wfp.FwpmFilterCondition0) string {
+	switch k {
+	case kindTransportIn, kindTransportOut:
+		k = kindTransportIn
+	case kindTunnelIn, kindTunnelOut:
+		k = kindTunnelIn
+	default:
+		return ""
+	}
+	b := make([]byte, 0, 2+len(cs)*(16+8+32))
+	b = append(b, byte(k), byte(v))
 	for i := range cs {
 		c := &cs[i]
-		fmt.Fprintf(&b, "%s/%d/", wfp.GUID(c.FieldKey), c.MatchType)
-		writeCondValue(&b, &c.ConditionValue)
-		b.WriteByte(';')
+		b = append(b, c.FieldKey[:]...)
+		b = binary.LittleEndian.AppendUint32(b, uint32(c.MatchType))
+		b = appendCondValue(b, &c.ConditionValue)
 	}
-	return b.String()
+	return string(b)
 }
 
-func writeCondValue(b *strings.Builder, v *wfp.FwpConditionValue0) {
-	fmt.Fprintf(b, "%d:", v.Type)
+func appendCondValue(b []byte, v *wfp.FwpConditionValue0) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(v.Type))
 	switch v.Type {
 	case wfp.DataTypeV4AddrMask:
-		fmt.Fprintf(b, "%d/%d", v.V4AddrMask.Addr, v.V4AddrMask.Mask)
+		b = binary.LittleEndian.AppendUint32(b, uint32(v.V4AddrMask.Addr))
+		return binary.LittleEndian.AppendUint32(b, v.V4AddrMask.Mask)
 	case wfp.DataTypeV6AddrMask:
-		fmt.Fprintf(b, "%x/%d", v.V6AddrMask.Addr[:], v.V6AddrMask.PrefixLength)
+		b = append(b, v.V6AddrMask.Addr[:]...)
+		return append(b, v.V6AddrMask.PrefixLength)
 	case wfp.DataTypeRange:
-		s, e := scalarValue(&v.RangeValue.ValueLow), scalarValue(&v.RangeValue.ValueHigh)
-		fmt.Fprintf(b, "%x.%x-%x.%x", s.hi, s.lo, e.hi, e.lo)
+		b = appendU128(b, scalarValue(&v.RangeValue.ValueLow))
+		return appendU128(b, scalarValue(&v.RangeValue.ValueHigh))
 	default:
-		x := scalarValue(&v.FwpValue0)
-		fmt.Fprintf(b, "%x.%x", x.hi, x.lo)
+		return appendU128(b, scalarValue(&v.FwpValue0))
 	}
+}
+
+func appendU128(b []byte, x u128) []byte {
+	return binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(b, x.hi), x.lo)
 }
 
 // effectiveWeight computes a filter's weight (docs/semantics.md, section 5).
