@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -231,6 +232,43 @@ func TestEnumerationOrder(t *testing.T) {
 		want := del(step.keep)
 		if got := enum(); !slices.Equal(got, want) {
 			t.Errorf("%s: enumerated %v, want %v", step.name, got, want)
+		}
+	}
+}
+
+// TestPairKey checks the inbound-index key: equal for an outbound filter
+// and the inbound filter with the same conditions, different when the
+// kind, the version, a field, a match type, a value type or a value
+// differs, and none for filters that are not IPsec filters.
+func TestPairKey(t *testing.T) {
+	a4, b4 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	conds := func(remote wfp.FwpConditionValue0, m wfp.MatchType) []wfp.FwpmFilterCondition0 {
+		return []wfp.FwpmFilterCondition0{
+			wfp.Condition(wfp.ConditionIPLocalAddress, wfp.MatchEqual, wfp.AddrValue(a4)),
+			wfp.Condition(wfp.ConditionIPRemoteAddress, m, remote),
+		}
+	}
+	base := pairKey(kindTransportIn, wfp.IPVersionV4, conds(wfp.AddrValue(b4), wfp.MatchEqual))
+	if got := pairKey(kindTransportOut, wfp.IPVersionV4, conds(wfp.AddrValue(b4), wfp.MatchEqual)); got != base {
+		t.Error("an outbound filter's key differs from its inbound pair's")
+	}
+	if pairKey(kindNone, wfp.IPVersionV4, conds(wfp.AddrValue(b4), wfp.MatchEqual)) != "" {
+		t.Error("a filter that is not an IPsec filter has a key")
+	}
+	for name, k := range map[string]string{
+		"tunnel":     pairKey(kindTunnelOut, wfp.IPVersionV4, conds(wfp.AddrValue(b4), wfp.MatchEqual)),
+		"version":    pairKey(kindTransportIn, wfp.IPVersionV6, conds(wfp.AddrValue(b4), wfp.MatchEqual)),
+		"value":      pairKey(kindTransportIn, wfp.IPVersionV4, conds(wfp.AddrValue(a4), wfp.MatchEqual)),
+		"match type": pairKey(kindTransportIn, wfp.IPVersionV4, conds(wfp.AddrValue(b4), wfp.MatchNotEqual)),
+		"value type": pairKey(kindTransportIn, wfp.IPVersionV4, conds(wfp.PrefixValue(netip.PrefixFrom(b4, 32)), wfp.MatchEqual)),
+		"field": pairKey(kindTransportIn, wfp.IPVersionV4, []wfp.FwpmFilterCondition0{
+			wfp.Condition(wfp.ConditionIPRemoteAddress, wfp.MatchEqual, wfp.AddrValue(a4)),
+			wfp.Condition(wfp.ConditionIPRemoteAddress, wfp.MatchEqual, wfp.AddrValue(b4)),
+		}),
+		"fewer": pairKey(kindTransportIn, wfp.IPVersionV4, conds(wfp.AddrValue(b4), wfp.MatchEqual)[:1]),
+	} {
+		if k == base {
+			t.Errorf("%s: the key did not change", name)
 		}
 	}
 }
