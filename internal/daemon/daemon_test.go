@@ -109,3 +109,23 @@ func TestSecondDaemonRefused(t *testing.T) {
 	}
 	open(t, cfg, 0) // the first one still answers
 }
+
+// TestDatapathRefusedCleanly starts a daemon whose data path cannot be
+// opened (a TUN name Linux refuses; without root, any): Start must return
+// the error and release what it took, not crash on the backend it did
+// not get.
+func TestDatapathRefusedCleanly(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Datapath = DatapathConfig{Type: "userspace", TUN: "sadb-name-too-long"}
+	d, err := Start(cfg, quiet())
+	if err == nil {
+		d.Shutdown()
+		t.Fatal("a daemon started with a data path it could not open")
+	}
+	cfg.Datapath = DatapathConfig{}
+	d, err = Start(cfg, quiet()) // the socket and the store were released
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Shutdown()
+}

@@ -40,7 +40,7 @@ func (c DatapathConfig) open(log *slog.Logger) (datapath.Backend, error) {
 	if strings.ToLower(c.Type) != "userspace" {
 		return nil, nil
 	}
-	return userspace.New(userspace.Config{
+	b, err := userspace.New(userspace.Config{
 		TUN:               c.TUN,
 		MTU:               c.MTU,
 		ReplayWindow:      c.ReplayWindow,
@@ -51,4 +51,9 @@ func (c DatapathConfig) open(log *slog.Logger) (datapath.Backend, error) {
 		KeepaliveInterval: time.Duration(c.Keepalive),
 		Logger:            log.With("component", "datapath"),
 	})
+	if err != nil {
+		// Not b: a nil *Backend in the interface would not be nil.
+		return nil, err
+	}
+	return b, nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -459,15 +460,16 @@ func (b *Backend) describe(sa *datapath.SA) (*bundle, error) {
 		if sa.Filter.FilterID != 0 {
 			d.filterID = sa.Filter.FilterID
 		}
-		fi := compileFilter(f)
-		d.sel = fi.conds
+		sel, v4 := b.compiled(f)
+		d.sel = sel
 		if d.tunnel {
-			d.innerV4 = fi.v4
+			d.innerV4 = v4
 		}
 	} else if d.tunnel {
 		return nil, fmt.Errorf("%w: a tunnel-mode SA needs its tunnel filter", datapath.ErrNotSupported)
 	}
 	d.proto, d.localPort, d.remotePort = t.IPProtocol, t.LocalPort, t.RemotePort
+	d.sel = slices.Clip(d.sel) // shared with the filter: appending copies
 	if t.IPProtocol != 0 {
 		d.sel = append(d.sel, cond{f: fieldProtocol, ivs: []ival{{u128{lo: uint64(t.IPProtocol)}, u128{lo: uint64(t.IPProtocol)}}}})
 	}
@@ -487,6 +489,23 @@ func (b *Backend) describe(sa *datapath.SA) (*bundle, error) {
 		d.udp = &udpEncap{localPort: u.LocalUDPEncapPort, remotePort: u.RemoteUDPEncapPort}
 	}
 	return d, nil
+}
+
+// compiled returns the compiled conditions of f and its layer's IP
+// version: shared with the installed filter of that id (filters do not
+// change; one added again has the same content), compiled afresh when it
+// is not installed. The result is read-only.
+func (b *Backend) compiled(f *wfp.FwpmFilter0) (conds, bool) {
+	if f.FilterID != 0 {
+		b.mu.Lock()
+		e := b.filters[f.FilterID]
+		b.mu.Unlock()
+		if e != nil && e.info.layer == f.LayerKey {
+			return e.info.conds, e.info.v4
+		}
+	}
+	fi := compileFilter(f)
+	return fi.conds, fi.v4
 }
 
 // overhead returns the most protection adds to a packet of d: the outer

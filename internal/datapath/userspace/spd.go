@@ -118,7 +118,28 @@ func compileConds(cs []wfp.FwpmFilterCondition0) (out conds, unknown bool) {
 		}
 		i = j
 	}
-	return out, unknown
+	return out.compact(), unknown
+}
+
+// compact copies cs into two allocations of exactly its size: compiled
+// conditions live as long as their filter or SA, 100,000s of them, and
+// should not keep what building them left spare.
+func (cs conds) compact() conds {
+	if len(cs) == 0 {
+		return nil
+	}
+	n := 0
+	for _, c := range cs {
+		n += len(c.ivs)
+	}
+	out := make(conds, len(cs))
+	ivs := make([]ival, n)
+	for i, c := range cs {
+		k := copy(ivs, c.ivs)
+		out[i] = cond{f: c.f, ivs: ivs[:k:k]}
+		ivs = ivs[k:]
+	}
+	return out
 }
 
 // scalar returns the number a single FWP value stands for.
