@@ -367,3 +367,37 @@ func TestOutboundSAShapes(t *testing.T) {
 		t.Fatalf("after removing all: SA %v, shapes %#x", got, be.tab.outShapes.Load())
 	}
 }
+
+// TestSelectorsShareTheFilter checks that an SA's selectors reuse the
+// installed filter's compiled conditions (one copy for 100,000s of SAs,
+// not two), and that the SA's own protocol and port overrides extend its
+// selectors without touching the filter's.
+func TestSelectorsShareTheFilter(t *testing.T) {
+	be := offline(t)
+	sa := transportSA(wfp.DirectionOutbound, conformance.GCMBundle(wfp.IPVersionV4, 0x1000, fuzzESPKey))
+	sa.Traffic.IPProtocol, sa.Traffic.RemotePort = protoUDP, 53
+	fi := compileFilter(sa.Filter)
+	be.filters = map[uint64]*filterEntry{fi.id: {info: fi}}
+	want := fmt.Sprint(fi.conds)
+
+	d, err := be.newBundle(sa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.st.wipe()
+	if len(d.sel) != len(fi.conds)+2 {
+		t.Fatalf("%d selectors, want the filter's %d and 2 overrides", len(d.sel), len(fi.conds))
+	}
+	if &d.sel[0].ivs[0] != &fi.conds[0].ivs[0] {
+		t.Error("the SA compiled its own copy of an installed filter's conditions")
+	}
+	if got := fmt.Sprint(fi.conds); got != want || len(fi.conds) != cap(fi.conds) {
+		t.Errorf("the filter's conditions changed: %s, want %s", got, want)
+	}
+	flowTo := func(port uint16) *flow {
+		return &flow{local: addrA4, remote: addrB4, proto: protoUDP, localPort: 40000, remotePort: port}
+	}
+	if !d.sel.match(flowTo(53)) || d.sel.match(flowTo(54)) {
+		t.Error("the SA's port override does not select")
+	}
+}
