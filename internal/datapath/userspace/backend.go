@@ -66,9 +66,10 @@ type Backend struct {
 	tunName  string
 	tunIndex int
 
-	// Sockets, opened by New and closed by Close. raw4/raw6 send every
-	// outer packet (ESP, AH and clear) and receive ESP; ah4/ah6 receive
-	// AH. raw6 and ah6 are nil when the namespace has no IPv6.
+	// Sockets, opened by New and closed by Close. raw4/raw6 receive ESP
+	// and send every outer packet (ESP, AH and clear) on their sending
+	// twins (sock.out); ah4/ah6 receive AH. raw6 and ah6 are nil when the
+	// namespace has no IPv6.
 	raw4, raw6, ah4, ah6 *sock
 
 	state   atomic.Uint32 // a state
@@ -280,16 +281,16 @@ func New(cfg Config) (*Backend, error) {
 	if err := b.setupLink(); err != nil {
 		return nil, err
 	}
-	if b.raw4, err = openRaw(false, unix.IPPROTO_ESP, cfg.Mark); err != nil {
+	if b.raw4, err = openRaw(false, unix.IPPROTO_ESP, cfg.Mark, true); err != nil {
 		return nil, err
 	}
-	if b.ah4, err = openRaw(false, unix.IPPROTO_AH, cfg.Mark); err != nil {
+	if b.ah4, err = openRaw(false, unix.IPPROTO_AH, cfg.Mark, false); err != nil {
 		return nil, err
 	}
-	if b.raw6, err = openRaw(true, unix.IPPROTO_ESP, cfg.Mark); err != nil {
+	if b.raw6, err = openRaw(true, unix.IPPROTO_ESP, cfg.Mark, true); err != nil {
 		b.log.Warn("no IPv6: IPv6 SAs will not carry traffic", "err", err)
 		b.raw6 = nil
-	} else if b.ah6, err = openRaw(true, unix.IPPROTO_AH, cfg.Mark); err != nil {
+	} else if b.ah6, err = openRaw(true, unix.IPPROTO_AH, cfg.Mark, false); err != nil {
 		return nil, err
 	}
 	b.mu.Lock()

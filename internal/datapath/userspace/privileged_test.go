@@ -518,7 +518,7 @@ func TestNATKeepalives(t *testing.T) {
 func TestSocketBuffers(t *testing.T) {
 	requireRoot(t)
 	for _, open := range []func() (*sock, error){
-		func() (*sock, error) { return openRaw(false, unix.IPPROTO_ESP, 0) },
+		func() (*sock, error) { return openRaw(false, unix.IPPROTO_ESP, 0, true) },
 		func() (*sock, error) { return openUDP(0, 0) },
 	} {
 		s, err := open()
@@ -528,8 +528,12 @@ func TestSocketBuffers(t *testing.T) {
 		var rcv, snd int
 		err = s.rc.Control(func(fd uintptr) {
 			rcv, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
-			snd, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
 		})
+		if err == nil {
+			err = s.out.rc.Control(func(fd uintptr) { // the sending socket
+				snd, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
+			})
+		}
 		s.close()
 		if err != nil {
 			t.Fatal(err)
@@ -537,5 +541,49 @@ func TestSocketBuffers(t *testing.T) {
 		if rcv < 2*sockBuffer || snd < 2*sockBuffer {
 			t.Errorf("receive buffer %d, send buffer %d; want %d each", rcv, snd, 2*sockBuffer)
 		}
+	}
+}
+
+// A raw socket's reader waits in a blocking recvmmsg; closing the socket
+// must wake it at once (shutdown), not at its receive timeout, and leave
+// the sending twin closed too.
+func TestRawReaderWakesOnClose(t *testing.T) {
+	requireRoot(t)
+	s, err := openRaw(false, unix.IPPROTO_ESP, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.blocking || !s.out.blocking || s.out == s {
+		t.Fatal("a raw socket is in the poller or sends on itself")
+	}
+	m := newMmsgs(4)
+	bufs := make([][]byte, 4)
+	for i := range bufs {
+		bufs[i] = make([]byte, 2048)
+	}
+	done := make(chan error, 1)
+	go func() {
+		n, err := m.recv(s, bufs, 0)
+		if err == nil {
+			err = fmt.Errorf("%d messages, the first %d bytes", n, m.hdrs[0].Len)
+		}
+		done <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // the reader is in recvmmsg
+	start := time.Now()
+	s.close()
+	select {
+	case err := <-done:
+		if !errClosed(err) {
+			t.Errorf("recv after close: %v, want a closed-socket error", err)
+		}
+		if d := time.Since(start); d > 500*time.Millisecond {
+			t.Errorf("the reader woke %v after close: by its timeout, not by shutdown", d)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the reader did not return after close")
+	}
+	if !s.out.closed.Load() {
+		t.Error("the sending twin is still open")
 	}
 }

@@ -178,7 +178,7 @@ func (x *sender) flush() {
 		return
 	}
 	x.sent, x.failed, x.errno = 0, 0, 0
-	err := x.s.rc.Write(x.sendFn)
+	err := x.s.out.rc.Write(x.sendFn)
 	failed := x.failed
 	if err != nil {
 		for i := x.sent; i < x.count; i++ {

@@ -18,17 +18,33 @@ import (
 // socket carries the backend's firewall mark, so that what it sends takes
 // the normal routes rather than the backend's table.
 //
-// A sock is driven by the Go runtime's poller through its os.File: Close
-// wakes a goroutine blocked in recv. recv is called by one goroutine at a
-// time (the socket's reader); send by one goroutine at a time per batch
-// (the caller serializes with its own batch).
+// A UDP socket is driven by the Go runtime's poller through its os.File.
+// A raw socket is not: it is blocking, and its reader waits in recvmmsg
+// on a thread of its own, which close wakes with shutdown. Plain ESP
+// comes one packet per datagram, and every datagram queued on a socket in
+// the poller's epoll set wakes the poller's thread when it sleeps: a
+// wakeup (on a virtual machine an interrupt between CPUs) per packet,
+// which UDP GRO's coalesced datagrams do not pay. A reader blocked in
+// recvmmsg is woken by the first packet of a burst and takes the rest
+// while it runs. The same holds for sending: the kernel reports
+// writability each time a sent packet is freed, so a raw socket sends on
+// out, a twin that nobody polls (see openRaw).
+//
+// recv is called by one goroutine at a time (the socket's reader); send
+// by one goroutine at a time per batch (the caller serializes with its
+// own batch).
 type sock struct {
-	f      *os.File
-	rc     syscall.RawConn
-	v6     bool
-	udp    bool
-	port   uint16      // UDP: the bound port
-	closed atomic.Bool // set by close
+	f        *os.File
+	rc       syscall.RawConn
+	v6       bool
+	udp      bool
+	blocking bool        // a raw socket: not in the poller, see above
+	port     uint16      // UDP: the bound port
+	closed   atomic.Bool // set by close
+	// out is the socket that sends for this one: itself (UDP, whose
+	// datagrams must leave from the bound port) or the raw socket's
+	// sending twin.
+	out *sock
 	// gso is set while UDP GSO sends work on the socket (the sender turns
 	// it off when the path refuses them); gro when the socket takes
 	// coalesced datagrams (UDP_GRO).
@@ -36,34 +52,74 @@ type sock struct {
 	gro bool
 }
 
-// openRaw opens a raw socket for proto (ESP or AH) of one family, marked
-// with mark, with the outer header written by the backend (IP_HDRINCL,
-// IPV6_HDRINCL). IPv6 sockets also report the destination address of
-// what they receive (IPV6_RECVPKTINFO).
-func openRaw(v6 bool, proto int, mark uint32) (*sock, error) {
+// openRaw opens a raw socket receiving proto (ESP or AH) of one family,
+// marked with mark, and if send, its sending twin, with the outer header
+// written by the backend (IP_HDRINCL, IPV6_HDRINCL). IPv6 sockets also
+// report the destination address of what they receive (IPV6_RECVPKTINFO).
+func openRaw(v6 bool, proto int, mark uint32, send bool) (*sock, error) {
 	family, level, hdrincl := unix.AF_INET, unix.IPPROTO_IP, unix.IP_HDRINCL
 	if v6 {
 		family, level, hdrincl = unix.AF_INET6, unix.IPPROTO_IPV6, unix.IPV6_HDRINCL
 	}
-	fd, err := unix.Socket(family, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+	in, err := rawSocket(family, proto, mark, []sockopt{{level, hdrincl, 1}})
 	if err != nil {
-		return nil, fmt.Errorf("userspace: raw socket for protocol %d: %w", proto, err)
+		return nil, err
 	}
-	opts := []struct{ level, name, value int }{
-		{unix.SOL_SOCKET, unix.SO_MARK, int(mark)},
-		{level, hdrincl, 1},
+	// The receiving socket wakes from recvmmsg at least once a second, to
+	// see whether it was closed should shutdown not have woken it.
+	tv := unix.Timeval{Sec: 1}
+	if err := unix.SetsockoptTimeval(in, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		unix.Close(in)
+		return nil, fmt.Errorf("userspace: raw socket receive timeout: %w", err)
 	}
 	if v6 {
-		opts = append(opts, struct{ level, name, value int }{unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1})
+		if err := unix.SetsockoptInt(in, unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1); err != nil {
+			unix.Close(in)
+			return nil, fmt.Errorf("userspace: raw socket packet info: %w", err)
+		}
 	}
-	for _, o := range opts {
+	s, err := newSock(in, v6, false, 0)
+	if err != nil {
+		return nil, err
+	}
+	s.blocking = true
+	if !send {
+		return s, nil
+	}
+	// IPPROTO_RAW sends packets of any protocol with the header given
+	// (which it implies; set anyway) and receives nothing.
+	out, err := rawSocket(family, unix.IPPROTO_RAW, mark, []sockopt{{level, hdrincl, 1}})
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	tx, err := newSock(out, v6, false, 0)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	s.out = tx
+	tx.blocking = true
+	return s, nil
+}
+
+type sockopt struct{ level, name, value int }
+
+// rawSocket opens a blocking raw socket of family for proto, marked with
+// mark, with opts set and the buffers sized.
+func rawSocket(family, proto int, mark uint32, opts []sockopt) (int, error) {
+	fd, err := unix.Socket(family, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto)
+	if err != nil {
+		return -1, fmt.Errorf("userspace: raw socket for protocol %d: %w", proto, err)
+	}
+	for _, o := range append([]sockopt{{unix.SOL_SOCKET, unix.SO_MARK, int(mark)}}, opts...) {
 		if err := unix.SetsockoptInt(fd, o.level, o.name, o.value); err != nil {
 			unix.Close(fd)
-			return nil, fmt.Errorf("userspace: raw socket option %d/%d: %w", o.level, o.name, err)
+			return -1, fmt.Errorf("userspace: raw socket option %d/%d: %w", o.level, o.name, err)
 		}
 	}
 	setBuffers(fd)
-	return newSock(fd, v6, false, 0)
+	return fd, nil
 }
 
 // openUDP opens the IPv4 UDP socket of ESP in UDP on port, marked with
@@ -126,15 +182,29 @@ func newSock(fd int, v6, udp bool, port uint16) (*sock, error) {
 		f.Close()
 		return nil, err
 	}
-	return &sock{f: f, rc: rc, v6: v6, udp: udp, port: port}, nil
+	s := &sock{f: f, rc: rc, v6: v6, udp: udp, port: port}
+	s.out = s
+	return s, nil
 }
 
-// close closes the socket, once; readers blocked in recv return.
+// close closes the socket (and its sending twin), once; readers blocked
+// in recv return. A blocking socket's descriptor stays open until its
+// reader has left recvmmsg (os.File counts the calls in progress), so
+// that a reused descriptor number is never read.
 func (s *sock) close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	return s.f.Close()
+	if s.blocking {
+		// Wakes a reader blocked in recvmmsg; raw sockets are not
+		// connected, so the kernel answers ENOTCONN, but it has woken it.
+		_ = s.rc.Control(func(fd uintptr) { _ = unix.Shutdown(int(fd), unix.SHUT_RD) })
+	}
+	err := s.f.Close()
+	if s.out != s {
+		s.out.close()
+	}
+	return err
 }
 
 // cmsgSpace is room for the control messages of one received message:
@@ -184,11 +254,36 @@ func newMmsgs(n int) *mmsgs {
 }
 
 func (m *mmsgs) doRecv(fd uintptr) bool {
+	if m.sock.blocking {
+		return m.doRecvBlocking(fd)
+	}
 	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&m.hdrs[0])), uintptr(m.count), unix.MSG_DONTWAIT, 0, 0)
 	if e == unix.EAGAIN || e == unix.EINTR {
 		return false
 	}
 	m.n, m.errno = int(r), e
+	return true
+}
+
+// doRecvBlocking waits in recvmmsg until at least one message arrived
+// (MSG_WAITFORONE takes the others already queued, up to the batch) or
+// the socket was closed. It never returns false: a file outside the
+// poller cannot wait for readiness.
+func (m *mmsgs) doRecvBlocking(fd uintptr) bool {
+	for !m.sock.closed.Load() {
+		// Syscall6, not RawSyscall6: the runtime hands the P to another
+		// thread while this one waits.
+		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&m.hdrs[0])), uintptr(m.count), unix.MSG_WAITFORONE, 0, 0)
+		switch {
+		case m.sock.closed.Load():
+			// Shut down: the kernel reports one empty message.
+		case e == unix.EAGAIN || e == unix.EINTR: // the receive timeout
+		default:
+			m.n, m.errno = int(r), e
+			return true
+		}
+	}
+	m.errno = unix.EBADF
 	return true
 }
 
@@ -238,7 +333,7 @@ func (m *mmsgs) recv(s *sock, bufs [][]byte, off int) (int, error) {
 		h.Flags = 0
 		m.hdrs[i].Len = 0
 	}
-	m.n, m.errno = 0, 0
+	m.n, m.errno, m.sock = 0, 0, s
 	if err := s.rc.Read(m.recvFn); err != nil {
 		return 0, err
 	}
@@ -321,7 +416,7 @@ func (m *mmsgs) flush(s *sock) (failed int, err error) {
 	}
 	m.sent, m.failed, m.errno = 0, 0, 0
 	total := m.count
-	err = s.rc.Write(m.sendFn)
+	err = s.out.rc.Write(m.sendFn)
 	failed = m.failed
 	if err != nil {
 		failed += total - m.sent // the socket was closed: the rest is lost
