@@ -35,6 +35,7 @@ func (p path) String() string {
 type icase struct {
 	path      path
 	tunnel    bool
+	v6        bool   // IPv6 inside and outside (plain ESP only)
 	transform string // sadb's name
 }
 
@@ -43,22 +44,58 @@ func (c icase) name() string {
 	if c.tunnel {
 		mode = "tunnel"
 	}
-	return fmt.Sprintf("%s-%s-%s", mode, c.path, c.transform)
+	v := "v4"
+	if c.v6 {
+		v = "v6"
+	}
+	return fmt.Sprintf("%s-%s-%s-%s", mode, v, c.path, c.transform)
+}
+
+// ipHeader is the size of the IP header of the case's packets (no
+// options or extension headers).
+func (c icase) ipHeader() int {
+	if c.v6 {
+		return 40
+	}
+	return 20
+}
+
+// network returns the Go network name of proto ("tcp", "udp") for the
+// case's IP version.
+func (c icase) network(proto string) string {
+	if c.v6 {
+		return proto + "6"
+	}
+	return proto + "4"
+}
+
+// innerNets are the tunnel-mode inner subnets of the case's IP version.
+func (c icase) innerNets() (host, guest netip.Prefix) {
+	if c.v6 {
+		return kernelpeer.HostInnerNet6, kernelpeer.GuestInnerNet6
+	}
+	return kernelpeer.HostInnerNet, kernelpeer.GuestInnerNet
 }
 
 // The outer addresses of each path, as each end sees them. Over the NAT
 // the host talks to qemu's forwarding address and the guest to the
 // address qemu shows it.
 func (c icase) hostEnds() (local, remote netip.Addr) {
-	if c.path == espInUDP {
+	switch {
+	case c.path == espInUDP:
 		return kernelpeer.HostNAT, kernelpeer.QemuNAT
+	case c.v6:
+		return kernelpeer.HostPlain6, kernelpeer.GuestPlain6
 	}
 	return kernelpeer.HostPlain, kernelpeer.GuestPlain
 }
 
 func (c icase) guestEnds() (local, remote netip.Addr) {
-	if c.path == espInUDP {
+	switch {
+	case c.path == espInUDP:
 		return kernelpeer.GuestNAT, kernelpeer.GuestSeesHost
+	case c.v6:
+		return kernelpeer.GuestPlain6, kernelpeer.HostPlain6
 	}
 	return kernelpeer.GuestPlain, kernelpeer.HostPlain
 }
@@ -66,8 +103,13 @@ func (c icase) guestEnds() (local, remote netip.Addr) {
 // hosts are the addresses the traffic runs between: the inner ones in
 // tunnel mode, the outer ones in transport mode.
 func (c icase) hosts() (host, guest netip.Addr) {
-	if c.tunnel {
+	switch {
+	case c.tunnel && c.v6:
+		return kernelpeer.HostInner6, kernelpeer.GuestInner6
+	case c.tunnel:
 		return kernelpeer.HostInner, kernelpeer.GuestInner
+	case c.v6:
+		return kernelpeer.HostPlain6, kernelpeer.GuestPlain6
 	}
 	return kernelpeer.HostPlain, kernelpeer.GuestPlain
 }
@@ -153,15 +195,16 @@ func plumb(t *testing.T, peer *kernelpeer.Peer, c icase) *setup {
 		{Src: gl, Dst: gr, SPI: s.toHost.spi, ReqID: reqid, Tunnel: c.tunnel, Alg: s.toHost.kernelAlg, EncapSport: encS, EncapDport: encD},
 	}
 	var policies []kernelpeer.Policy
+	hostNet, guestNet := c.innerNets()
 	if c.tunnel {
 		policies = []kernelpeer.Policy{
-			{Src: kernelpeer.GuestInnerNet, Dst: kernelpeer.HostInnerNet, Dir: "out", TmplSrc: gl, TmplDst: gr, ReqID: reqid, Tunnel: true},
-			{Src: kernelpeer.HostInnerNet, Dst: kernelpeer.GuestInnerNet, Dir: "in", TmplSrc: gr, TmplDst: gl, ReqID: reqid, Tunnel: true},
+			{Src: guestNet, Dst: hostNet, Dir: "out", TmplSrc: gl, TmplDst: gr, ReqID: reqid, Tunnel: true},
+			{Src: hostNet, Dst: guestNet, Dir: "in", TmplSrc: gr, TmplDst: gl, ReqID: reqid, Tunnel: true},
 		}
 	} else {
 		policies = []kernelpeer.Policy{
-			{Src: netip.PrefixFrom(gl, 32), Dst: netip.PrefixFrom(gr, 32), Dir: "out", ReqID: reqid},
-			{Src: netip.PrefixFrom(gr, 32), Dst: netip.PrefixFrom(gl, 32), Dir: "in", ReqID: reqid},
+			{Src: netip.PrefixFrom(gl, gl.BitLen()), Dst: netip.PrefixFrom(gr, gr.BitLen()), Dir: "out", ReqID: reqid},
+			{Src: netip.PrefixFrom(gr, gr.BitLen()), Dst: netip.PrefixFrom(gl, gl.BitLen()), Dir: "in", ReqID: reqid},
 		}
 	}
 	if err := peer.Configure(ctx, states, policies); err != nil {
@@ -183,7 +226,7 @@ func plumb(t *testing.T, peer *kernelpeer.Peer, c icase) *setup {
 		ID uint64 `json:"sa_context_id"`
 	}
 	if c.tunnel {
-		s.sadbd.CLI(t, &f, "filter", "add-pair", "--tunnel", "--local", kernelpeer.HostInnerNet.String(), "--remote", kernelpeer.GuestInnerNet.String())
+		s.sadbd.CLI(t, &f, "filter", "add-pair", "--tunnel", "--local", hostNet.String(), "--remote", guestNet.String())
 		s.sadbd.CLI(t, &cr, "ctx", "create", "--local", hl.String(), "--remote", hr.String(), "--tunnel-policy", fmt.Sprint(f.Out))
 	} else {
 		s.sadbd.CLI(t, &f, "filter", "add-pair", "--local", hl.String(), "--remote", hr.String())
@@ -308,7 +351,8 @@ func hostEchoServer(t *testing.T, ns *testrig.Netns, network, addr string) {
 // cases: tunnel mode over both paths with both transforms, and transport
 // mode over the plain link (over the NAT the guest's transport SA would
 // see the translated addresses, which WFP's NAT traversal in transport
-// mode handles with the peer's private address; not covered here).
+// mode handles with the peer's private address; not covered here); then
+// both modes in IPv6 over the plain link (ESP in UDP is IPv4 only).
 var cases = []icase{
 	{path: plainESP, tunnel: true, transform: "esp-gcm-128"},
 	{path: plainESP, tunnel: true, transform: "esp-aes-128-sha256"},
@@ -316,6 +360,10 @@ var cases = []icase{
 	{path: espInUDP, tunnel: true, transform: "esp-aes-128-sha256"},
 	{path: plainESP, tunnel: false, transform: "esp-gcm-128"},
 	{path: plainESP, tunnel: false, transform: "esp-aes-128-sha256"},
+	{path: plainESP, tunnel: true, v6: true, transform: "esp-gcm-128"},
+	{path: plainESP, tunnel: true, v6: true, transform: "esp-aes-128-sha256"},
+	{path: plainESP, tunnel: false, v6: true, transform: "esp-gcm-128"},
+	{path: plainESP, tunnel: false, v6: true, transform: "esp-aes-128-sha256"},
 }
 
 // Traffic of each case.
@@ -328,19 +376,19 @@ const (
 	udpLen      = 1380 // inner packets of 20+8+1380: near the TUN MTU
 	bigPings    = 3
 	bigPingLen  = 3000 // larger than any MTU on the way: fragmented
-	ipv4Header  = 20
 )
 
-// kernelBytes is what the guest kernel counts for inner IPv4 packets of
-// innerLen bytes (an IPv4 header without options), as measured: in tunnel
-// mode the whole inner packet, as sadb does; in transport mode the kernel
-// counts from the transport header on (its state sees the packet after
-// the IP header is pulled), sadb the whole IP packet.
+// kernelBytes is what the guest kernel counts for inner packets that sadb
+// counted as sadbBytes (IP headers without options or extension headers),
+// as measured: in tunnel mode the whole inner packet, as sadb does; in
+// transport mode the kernel counts from the transport header on (its
+// state sees the packet after the IP header is pulled), sadb the whole IP
+// packet.
 func (c icase) kernelBytes(sadbBytes, packets uint64) uint64 {
 	if c.tunnel {
 		return sadbBytes
 	}
-	return sadbBytes - ipv4Header*packets
+	return sadbBytes - uint64(c.ipHeader())*packets
 }
 
 // TestInterop runs traffic both ways between sadbd's userspace data path
@@ -393,11 +441,12 @@ func TestInterop(t *testing.T) {
 			if got := hostPing(t, ns, guest, pings, hostPingLen); got != pings {
 				t.Fatalf("host -> guest ping: %d of %d replies", got, pings)
 			}
-			s.checkExact(t, pings, pings*(ipv4Header+8+hostPingLen), pings, pings*(ipv4Header+8+hostPingLen))
+			hdr := c.ipHeader() + 8 // IP and ICMP (ICMPv6) echo headers
+			s.checkExact(t, pings, pings*(hdr+hostPingLen), pings, pings*(hdr+hostPingLen))
 			if got := guestPing(t, peer, guest, host, pings, gstPingLen); got != pings {
 				t.Fatalf("guest -> host ping: %d of %d replies", got, pings)
 			}
-			both := pings*(ipv4Header+8+hostPingLen) + pings*(ipv4Header+8+gstPingLen)
+			both := pings*(hdr+hostPingLen) + pings*(hdr+gstPingLen)
 			s.checkExact(t, 2*pings, both, 2*pings, both)
 
 			// 2. Echoes larger than the MTU, both ways: sadb protects the
@@ -412,9 +461,10 @@ func TestInterop(t *testing.T) {
 			}
 
 			// 3. TCP and UDP, both ways.
-			hostEchoServer(t, ns, "tcp4", netip.AddrPortFrom(host, 7).String())
-			hostEchoServer(t, ns, "udp4", netip.AddrPortFrom(host, 7).String())
-			for _, network := range []string{"tcp4", "udp4"} {
+			tcp, udp := c.network("tcp"), c.network("udp")
+			hostEchoServer(t, ns, tcp, netip.AddrPortFrom(host, 7).String())
+			hostEchoServer(t, ns, udp, netip.AddrPortFrom(host, 7).String())
+			for _, network := range []string{tcp, udp} {
 				if err := peer.EchoServer(ctx, network, netip.AddrPortFrom(guest, 7).String()); err != nil {
 					t.Fatal(err)
 				}
@@ -422,7 +472,7 @@ func TestInterop(t *testing.T) {
 			tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 			defer cancel()
 			gaddr, haddr := netip.AddrPortFrom(guest, 7).String(), netip.AddrPortFrom(host, 7).String()
-			if r, err := echo.TCP(tctx, hostDial(t, ns, "tcp4", gaddr), tcpBytes); err != nil {
+			if r, err := echo.TCP(tctx, hostDial(t, ns, tcp, gaddr), tcpBytes); err != nil {
 				t.Errorf("host -> guest TCP echo: %v", err)
 			} else {
 				t.Logf("host -> guest TCP echo: %d bytes each way in %v", r.Received, r.Elapsed.Round(time.Millisecond))
@@ -432,7 +482,7 @@ func TestInterop(t *testing.T) {
 			} else {
 				t.Logf("guest -> host TCP echo: %d bytes each way in %v", r.Received, r.Elapsed.Round(time.Millisecond))
 			}
-			if r, err := echo.UDP(tctx, hostDial(t, ns, "udp4", gaddr), udpCount, udpLen, 2*time.Second); err != nil || r.ReceivedPackets != udpCount {
+			if r, err := echo.UDP(tctx, hostDial(t, ns, udp, gaddr), udpCount, udpLen, 2*time.Second); err != nil || r.ReceivedPackets != udpCount {
 				t.Errorf("host -> guest UDP echo: %d of %d datagrams back (%v)", r.ReceivedPackets, udpCount, err)
 			}
 			if r, err := peer.EchoUDP(tctx, haddr, udpCount, udpLen); err != nil || r.ReceivedPackets != udpCount {
@@ -459,7 +509,7 @@ func TestInterop(t *testing.T) {
 
 // checkExact checks both sides' counters after traffic of known sizes:
 // out packets of outBytes in all host -> guest, in packets of inBytes
-// guest -> host (inner IPv4 packets, as sadb counts them).
+// guest -> host (inner IP packets, as sadb counts them).
 func (s *setup) checkExact(t *testing.T, out, outBytes, in, inBytes int) {
 	t.Helper()
 	sin, sout := s.sadbCounters(t)

@@ -8,14 +8,15 @@
 //
 // The cases: tunnel mode over plain ESP (a bridged L2 link) and over ESP
 // in UDP (through qemu's NAT), and transport mode over plain ESP, each
-// with AES-GCM-128 and with AES-CBC-128 + HMAC-SHA-256-128.
+// with AES-GCM-128 and with AES-CBC-128 + HMAC-SHA-256-128; then both
+// modes over plain ESP in IPv6 (ESP in UDP is IPv4 only).
 //
 // Counters: sadb counts the IP packet before protection and after its
 // removal; the kernel counts skb->len at accounting time. Measured with
 // pings of known sizes, in tunnel mode both count the whole inner packet
 // and must agree exactly, packets and bytes; in transport mode the kernel
-// counts from the transport header on, 20 bytes a packet less (IPv4), and
-// the test expects exactly that difference. The guest's NIC offloads are
+// counts from the transport header on, 20 bytes a packet less in IPv4, 40
+// in IPv6, and the test expects exactly that difference. The guest's NIC offloads are
 // off, and TCP buffers are small enough that the emulated guest's queues
 // never overflow, so no packet is lost between one count and the other.
 //

@@ -30,10 +30,12 @@
 //
 //	host ns (HostNS)                     qemu ns (QemuNS)                     guest
 //	kpplain 192.0.2.1/25 ──── veth ──── plain ─┐
-//	                                           br0 ── tap0 ══════════════ plain 192.0.2.2/25
+//	        2001:db8:1::1/64                   br0 ── tap0 ══════════════ plain 192.0.2.2/25
+//	                                                                            2001:db8:1::2/64
 //	kpnat 198.51.100.129/25 ─ veth ─ nat 198.51.100.130/25
 //	                                   qemu user net: udp :4500 ═════════ nat 198.51.100.15/25
 //	lo 203.0.113.1 (HostInner)                                            lo 203.0.113.129 (GuestInner)
+//	   2001:db8:a::1 (HostInner6)                                            2001:db8:b::1 (GuestInner6)
 //
 // The plain link is a real L2 link: any IP protocol crosses it, so it
 // carries ESP (IP protocol 50). qemu's user-mode network carries only TCP
@@ -43,8 +45,10 @@
 // sees the guest as QemuNAT, the guest sees itself as GuestNAT and the
 // host as GuestSeesHost. The guest routes HostInnerNet over the NAT link
 // with GuestInner as source; tunnel-mode policies redirect that traffic
-// through whichever path their SAs use. All addresses are documentation
-// ranges (RFC 5737), and qemu's user network is confined to qemu's
+// through whichever path their SAs use. IPv6 runs over the plain link
+// only: the guest routes HostInnerNet6 to HostPlain6 with GuestInner6 as
+// source. All addresses are documentation ranges (RFC 5737, RFC 3849),
+// and qemu's user network is confined to qemu's
 // namespace, whose only other link leads to the host namespace.
 //
 // # Use

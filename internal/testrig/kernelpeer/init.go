@@ -5,7 +5,7 @@ import "strings"
 // initScript is the guest's /init: mount, load the modules, name the NICs
 // by their MAC addresses, turn their offloads off (so that the kernel's
 // XFRM counters see one packet per packet on the wire), configure the
-// addresses and routes, start the agent and stay PID 1 (ash's wait also
+// addresses and routes (IPv4 and IPv6), start the agent and stay PID 1 (ash's wait also
 // reaps the orphans the agent's commands leave behind).
 func initScript() string {
 	r := strings.NewReplacer(
@@ -15,6 +15,8 @@ func initScript() string {
 		"@GUESTNAT@", GuestNAT.String(), "@GW@", SlirpGateway.String(),
 		"@GUESTPLAIN@", GuestPlain.String(),
 		"@GUESTINNER@", GuestInner.String(), "@HOSTINNERNET@", HostInnerNet.String(),
+		"@HOSTPLAIN6@", HostPlain6.String(), "@GUESTPLAIN6@", GuestPlain6.String(),
+		"@GUESTINNER6@", GuestInner6.String(), "@HOSTINNERNET6@", HostInnerNet6.String(),
 	)
 	return r.Replace(`#!/bin/sh
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
@@ -41,6 +43,9 @@ xip route add default via @GW@ dev @NAT@
 xip addr add @GUESTPLAIN@/25 dev @PLAIN@
 xip addr add @GUESTINNER@/32 dev lo
 xip route add @HOSTINNERNET@ via @GW@ dev @NAT@ src @GUESTINNER@
+xip -6 addr add @GUESTPLAIN6@/64 dev @PLAIN@ nodad
+xip -6 addr add @GUESTINNER6@/128 dev lo nodad
+xip -6 route add @HOSTINNERNET6@ via @HOSTPLAIN6@ dev @PLAIN@ src @GUESTINNER6@
 echo "kernelpeer: network at $(up) s"
 echo "kernelpeer: agent start at $(up) s"
 /sbin/kpagent </dev/null >/dev/console 2>&1 &

@@ -23,7 +23,7 @@ import (
 )
 
 // Addresses of the rig (documentation ranges only). The prefix lengths are
-// /25 on every link.
+// /25 on every link for IPv4, /64 for IPv6.
 var (
 	// HostPlain and GuestPlain are the two ends of the plain link: a veth
 	// in the host namespace whose peer is bridged, in qemu's namespace,
@@ -51,6 +51,16 @@ var (
 	HostInner     = netip.MustParseAddr("203.0.113.1")
 	GuestInnerNet = netip.MustParsePrefix("203.0.113.128/25")
 	GuestInner    = netip.MustParseAddr("203.0.113.129")
+
+	// The IPv6 addresses of the plain link and the IPv6 inner subnets,
+	// set up alike (without duplicate address detection, so that they
+	// work at once). The NAT carries IPv4 only, as ESP in UDP does.
+	HostPlain6     = netip.MustParseAddr("2001:db8:1::1")
+	GuestPlain6    = netip.MustParseAddr("2001:db8:1::2")
+	HostInnerNet6  = netip.MustParsePrefix("2001:db8:a::/64")
+	HostInner6     = netip.MustParseAddr("2001:db8:a::1")
+	GuestInnerNet6 = netip.MustParsePrefix("2001:db8:b::/64")
+	GuestInner6    = netip.MustParseAddr("2001:db8:b::1")
 )
 
 // NATPort is the UDP port qemu forwards to the guest: the port of ESP in
@@ -300,6 +310,8 @@ func (p *Peer) setupLinks() error {
 		{h, []string{"addr", "add", HostPlain.String() + "/25", "dev", HostPlainLink}},
 		{h, []string{"addr", "add", HostNAT.String() + "/25", "dev", HostNATLink}},
 		{h, []string{"addr", "add", HostInner.String() + "/32", "dev", "lo"}},
+		{h, []string{"addr", "add", HostPlain6.String() + "/64", "dev", HostPlainLink, "nodad"}},
+		{h, []string{"addr", "add", HostInner6.String() + "/128", "dev", "lo", "nodad"}},
 	}
 	for _, s := range steps {
 		if _, err := s.ns.IP(s.args...); err != nil {

@@ -240,16 +240,16 @@ func (p *Peer) Encap(ctx context.Context, port uint16) error {
 }
 
 // EchoServer starts (once) an echo server in the guest on network
-// ("tcp4", "udp4") and addr.
+// ("tcp4", "udp6", ...) and addr.
 func (p *Peer) EchoServer(ctx context.Context, network, addr string) error {
 	_, err := p.call(ctx, &agent.Request{Op: agent.OpEchoServer, Network: network, Addr: addr})
 	return err
 }
 
-// EchoTCP has the guest connect to addr and move n bytes through an echo
-// server there.
+// EchoTCP has the guest connect to addr (IPv4 or IPv6) and move n bytes
+// through an echo server there.
 func (p *Peer) EchoTCP(ctx context.Context, addr string, n int64) (echo.Result, error) {
-	resp, err := p.call(ctx, &agent.Request{Op: agent.OpEchoClient, Network: "tcp4", Addr: addr, Bytes: n})
+	resp, err := p.call(ctx, &agent.Request{Op: agent.OpEchoClient, Network: "tcp", Addr: addr, Bytes: n})
 	if err != nil {
 		return echo.Result{}, err
 	}
@@ -259,7 +259,7 @@ func (p *Peer) EchoTCP(ctx context.Context, addr string, n int64) (echo.Result, 
 // EchoUDP has the guest send count datagrams of size bytes to an echo
 // server at addr, one at a time.
 func (p *Peer) EchoUDP(ctx context.Context, addr string, count, size int) (echo.Result, error) {
-	resp, err := p.call(ctx, &agent.Request{Op: agent.OpEchoClient, Network: "udp4", Addr: addr, Count: count, Size: size})
+	resp, err := p.call(ctx, &agent.Request{Op: agent.OpEchoClient, Network: "udp", Addr: addr, Count: count, Size: size})
 	if err != nil {
 		return echo.Result{}, err
 	}
