@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sadb-dev/sadb/internal/esp"
+	"github.com/sadb-dev/sadb/internal/testrig"
 )
 
 // sadbdMark is the firewall mark of sadbd's data path (the default).
@@ -116,7 +117,7 @@ func TestInjectedPackets(t *testing.T) {
 	for i := 1; i <= 200; i++ {
 		pkts[i] = s.next(t)
 	}
-	inbound := func() counters {
+	inbound := func() testrig.SACounters {
 		c := b.ctxShow(l.ctxB).Inbound
 		if c == nil || c.Counters == nil {
 			t.Fatal("no inbound counters in 'sadb ctx show'")

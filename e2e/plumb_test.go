@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sadb-dev/sadb/internal/testrig"
 	iperf3 "github.com/sadb-dev/sadb/internal/testrig/iperf"
 )
 
@@ -210,28 +211,9 @@ func (l *link) tshark(tb testing.TB, pcap, display string, fields ...string) [][
 	return rows
 }
 
-// ctxView is the part of 'sadb ctx show -o json' the tests read.
-type ctxView struct {
-	State   string `json:"state"`
-	Inbound *struct {
-		Counters *counters `json:"counters"`
-	} `json:"inbound"`
-	Outbound *struct {
-		Counters *counters `json:"counters"`
-	} `json:"outbound"`
-}
-
-type counters struct {
-	Bytes       uint64 `json:"bytes"`
-	Packets     uint64 `json:"packets"`
-	ReplayDrops uint64 `json:"replay_drops"`
-	ICVFailures uint64 `json:"icv_failures"`
-	OtherDrops  uint64 `json:"other_drops"`
-}
-
-func (h *node) ctxShow(id uint64) ctxView {
+func (h *node) ctxShow(id uint64) testrig.CtxView {
 	h.tb.Helper()
-	var v ctxView
+	var v testrig.CtxView
 	h.sadb(&v, "ctx", "show", fmt.Sprint(id))
 	return v
 }

@@ -244,27 +244,11 @@ func plumb(t *testing.T, peer *kernelpeer.Peer, c icase) *setup {
 	return s
 }
 
-// counters is the part of sadb's per-SA counters the tests compare.
-type counters struct {
-	Bytes       uint64 `json:"bytes"`
-	Packets     uint64 `json:"packets"`
-	ReplayDrops uint64 `json:"replay_drops"`
-	ICVFailures uint64 `json:"icv_failures"`
-	OtherDrops  uint64 `json:"other_drops"`
-}
-
 // sadbCounters returns sadb's counters of the context's inbound and
 // outbound SAs (sadb ctx show -o json).
-func (s *setup) sadbCounters(t *testing.T) (in, out counters) {
+func (s *setup) sadbCounters(t *testing.T) (in, out testrig.SACounters) {
 	t.Helper()
-	var v struct {
-		Inbound *struct {
-			Counters *counters `json:"counters"`
-		} `json:"inbound"`
-		Outbound *struct {
-			Counters *counters `json:"counters"`
-		} `json:"outbound"`
-	}
+	var v testrig.CtxView
 	s.sadbd.CLI(t, &v, "ctx", "show", fmt.Sprint(s.ctxID))
 	if v.Inbound == nil || v.Inbound.Counters == nil || v.Outbound == nil || v.Outbound.Counters == nil {
 		t.Fatalf("sadb ctx show %d: no counters", s.ctxID)
@@ -559,7 +543,7 @@ func (s *setup) checkCounters(t *testing.T) {
 	}
 	for _, d := range []struct {
 		who string
-		c   counters
+		c   testrig.SACounters
 	}{{"sadb inbound SA", sin}, {"sadb outbound SA", sout}} {
 		if d.c.ReplayDrops+d.c.ICVFailures+d.c.OtherDrops != 0 {
 			t.Errorf("%s dropped packets: %+v", d.who, d.c)
