@@ -198,7 +198,7 @@ func (s *session) setSecurityInfo(which string, kind undoKind, info wfp.Security
 		tx.undo = append(tx.undo, undoEntry{kind: kind, sd: cur})
 		ptr.Store(next)
 		if s.e.store != nil {
-			tx.dirty.meta = true
+			tx.dirty.sds = true
 		}
 		return nil
 	})

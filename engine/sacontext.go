@@ -114,7 +114,7 @@ func (s *session) IPsecSaContextCreate1(t *wfp.IPsecTraffic1, vif *wfp.IPsecVirt
 		tx.undo = append(tx.undo, undoEntry{kind: undoCtx, id: c.id})
 		if e.store != nil {
 			tx.dirty.ctx(c.id)
-			tx.dirty.meta = true // the id counter
+			tx.dirty.ids = true
 		}
 		id = c.id
 		inboundFilter = e.filters.cachedInbound(f)

@@ -269,14 +269,18 @@ func (e *Engine) persist(tx *txn) error {
 		}
 		muts = append(muts, m)
 	}
-	if tx.dirty.meta || len(tx.dirty.filters) > 0 {
+	if tx.dirty.sds {
 		eng, _ := json.Marshal(e.engineSD.Load())
 		sadb, _ := json.Marshal(e.sadbSD.Load())
-		ctr, _ := json.Marshal(&countersRecord{NextCtx: e.nextCtx.Load(), NextFilter: e.filters.next.Load()})
 		muts = append(muts,
 			Mutation{Kind: RecordMeta, Key: metaEngineSD, Value: eng},
-			Mutation{Kind: RecordMeta, Key: metaSADBSD, Value: sadb},
-			Mutation{Kind: RecordMeta, Key: metaCounters, Value: ctr})
+			Mutation{Kind: RecordMeta, Key: metaSADBSD, Value: sadb})
+	}
+	if tx.dirty.ids || len(tx.dirty.filters) > 0 {
+		// Created contexts and filters move the id counters, which a
+		// restart must not hand out again.
+		ctr, _ := json.Marshal(&countersRecord{NextCtx: e.nextCtx.Load(), NextFilter: e.filters.next.Load()})
+		muts = append(muts, Mutation{Kind: RecordMeta, Key: metaCounters, Value: ctr})
 	}
 	if err := e.store.Commit(muts); err != nil {
 		e.storeFailed.Store(true)
@@ -289,11 +293,13 @@ func (e *Engine) persist(tx *txn) error {
 // load rebuilds the engine from the store.
 func (e *Engine) load() error {
 	dec := newCtxDecoder(runtime.GOMAXPROCS(0))
+	sds := 0 // security descriptors stored
 	err := e.store.Load(func(kind RecordKind, key uint64, value []byte) error {
 		switch kind {
 		case RecordMeta:
 			switch key {
 			case metaEngineSD, metaSADBSD:
+				sds++
 				var sd wfp.SecurityDescriptor
 				if err := json.Unmarshal(value, &sd); err != nil {
 					return fmt.Errorf("meta %d: %w", key, err)
@@ -340,6 +346,14 @@ func (e *Engine) load() error {
 	}
 	if err != nil {
 		return fmt.Errorf("engine: loading the store: %w", err)
+	}
+	if sds < 2 {
+		// A new store: the security descriptors the engine was opened
+		// with become the store's, and later openings find them there.
+		// (Commits write them only when they change.)
+		if err := e.persist(&txn{dirty: dirtySet{sds: true}}); err != nil {
+			return fmt.Errorf("engine: initializing the store: %w", err)
+		}
 	}
 	for _, c := range ctxs {
 		if c.spi != 0 && !e.spis.reserve(c.spi, c.id) {

@@ -143,7 +143,8 @@ type postAction struct {
 type dirtySet struct {
 	ctxs    map[uint64]struct{}
 	filters map[uint64]struct{}
-	meta    bool
+	sds     bool // a security descriptor
+	ids     bool // an id counter (a context was created); filters imply it
 }
 
 func (d *dirtySet) ctx(id uint64) {
@@ -160,12 +161,14 @@ func (d *dirtySet) filter(id uint64) {
 	d.filters[id] = struct{}{}
 }
 
-func (d *dirtySet) empty() bool { return len(d.ctxs) == 0 && len(d.filters) == 0 && !d.meta }
+func (d *dirtySet) empty() bool {
+	return len(d.ctxs) == 0 && len(d.filters) == 0 && !d.sds && !d.ids
+}
 
 func (d *dirtySet) reset() {
 	clear(d.ctxs)
 	clear(d.filters)
-	d.meta = false
+	d.sds, d.ids = false, false
 }
 
 // setCtx publishes a new version of context id (nil deletes it) and logs the

@@ -129,3 +129,37 @@ func TestDatapathRefusedCleanly(t *testing.T) {
 	}
 	d.Shutdown()
 }
+
+// The admins given when the store is created are the store's: a restart
+// with other admins keeps the stored security descriptors, even when
+// nothing was written before it.
+func TestAdminsFixedAtStoreCreation(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Admins = []wfp.SID{wfp.GroupSID(27)}
+	d, err := Start(cfg, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Shutdown()
+	cfg.Admins = []wfp.SID{wfp.GroupSID(28)}
+	d, err = Start(cfg, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Shutdown()
+	sd, err := open(t, cfg, 0).IPsecSaDbGetSecurityInfo0(wfp.DACLSecurityInformation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	has := func(sid wfp.SID) bool {
+		for _, a := range *sd.DACL {
+			if a.SID == sid {
+				return true
+			}
+		}
+		return false
+	}
+	if !has(wfp.GroupSID(27)) || has(wfp.GroupSID(28)) {
+		t.Errorf("after a restart with other admins the SA database's DACL is %v; want the store's (gid:27), not gid:28", *sd.DACL)
+	}
+}
