@@ -55,6 +55,20 @@ func (sa *SA) AHLen(ipVersion int) int {
 	return (n + align - 1) / align * align
 }
 
+// ahLenOK reports whether an inbound AH of l bytes fits the SA over the
+// given IP version: the length AHLen gives, or over IPv4 also that length
+// padded to 64 bits, which Linux sends unless its SA has the align4 flag.
+// RFC 4302 §2.6 has senders pad only as far as the version needs but
+// receivers support the padding; it is part of the ICV computation as
+// sent (§3.3.3.2.1), and the packet's Payload Len says where it ends.
+func (sa *SA) ahLenOK(l, ipVersion int) bool {
+	if l == sa.AHLen(ipVersion) {
+		return true
+	}
+	n := AHHeaderSize + sa.params.ivLen + sa.params.icvLen
+	return ipVersion == 4 && l == (n+ahAlign6-1)/ahAlign6*ahAlign6
+}
+
 // SealAH protects the IP packet buf[off:off+n] with AH, in place: it
 // inserts the AH after the IP header chain (after IPv4 options; after IPv6
 // Hop-by-Hop and Destination Options headers), moving that chain
@@ -151,9 +165,9 @@ func (sa *SA) OpenAH(pkt []byte) ([]byte, uint8, error) {
 		return nil, 0, fmt.Errorf("%w: %d bytes after the IP headers", ErrTruncated, len(pkt)-h.Len)
 	}
 	ah := AH(pkt[h.Len:])
-	l := sa.AHLen(int(h.Version))
-	if ah.Length() != l {
-		return nil, 0, fmt.Errorf("%w: %d bytes, want %d", ErrBadAHLength, ah.Length(), l)
+	l := ah.Length()
+	if !sa.ahLenOK(l, int(h.Version)) {
+		return nil, 0, fmt.Errorf("%w: %d bytes, want %d", ErrBadAHLength, l, sa.AHLen(int(h.Version)))
 	}
 	if !ah.IsValid() {
 		return nil, 0, fmt.Errorf("%w: %d bytes after the IP headers", ErrTruncated, len(pkt)-h.Len)

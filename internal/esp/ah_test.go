@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -336,5 +337,44 @@ func TestAHESNAndLinkPadding(t *testing.T) {
 		if err != nil || len(got) != len(pkt)-out.AHLen(4) {
 			t.Errorf("%s: %d bytes, %v", tc.name, len(got), err)
 		}
+	}
+}
+
+// TestAHLinuxPadding: over IPv4, Linux pads AH to 64 bits unless its SA
+// has the align4 flag (HMAC-SHA-256-128: 32 bytes where RFC 4302 has
+// 28). The padding is part of the ICV as sent; OpenAH takes such packets
+// and still refuses other lengths.
+func TestAHLinuxPadding(t *testing.T) {
+	tc := ahTransforms[1] // AH-HMAC-SHA-256-128
+	oc, ic := configPair(tc, 0x1001, false)
+	out, in := mustSA(t, oc), mustSA(t, ic)
+	orig := testIPv4Packet(t, 21, nil)
+	sealed := sealAHPacket(t, out, orig)
+	const ahAt, rfcLen = IPv4MinimumSize, 28
+	// repad returns sealed with its AH padded to ahLen bytes (the padding
+	// 0xa5) and the ICV computed anew over it, as the sender would.
+	repad := func(ahLen int) []byte {
+		pad := bytes.Repeat([]byte{0xa5}, ahLen-rfcLen)
+		p := slices.Concat(sealed[:ahAt+rfcLen], pad, sealed[ahAt+rfcLen:])
+		p[ahAt+ahPayloadLen] = byte(ahLen/4 - 2)
+		binary.BigEndian.PutUint16(p[ipv4TotalLen:], uint16(len(p)))
+		IPv4(p).UpdateChecksum()
+		z := bytes.Clone(p)
+		z[1], z[6], z[7], z[8], z[10], z[11] = 0, 0, 0, 0, 0, 0 // TOS, flags, fragment offset, TTL, checksum
+		clear(z[ahAt+AHHeaderSize : ahAt+AHHeaderSize+HMACSHA256ICVSize])
+		m := newHMAC(tc.integ, oc.IntegrityKey)
+		m.Write(z)
+		copy(p[ahAt+AHHeaderSize:], m.Sum(nil)[:HMACSHA256ICVSize])
+		return p
+	}
+	got, next, err := in.OpenAH(repad(32))
+	if err != nil {
+		t.Fatalf("OpenAH(AH padded to 64 bits) = %v", err)
+	}
+	if next != ProtoUDP || !bytes.Equal(got[IPv4MinimumSize:], orig[IPv4MinimumSize:]) {
+		t.Errorf("OpenAH(AH padded to 64 bits) gave next header %d, payload %x; want %d, %x", next, got[IPv4MinimumSize:], ProtoUDP, orig[IPv4MinimumSize:])
+	}
+	if _, _, err := in.OpenAH(repad(36)); !errors.Is(err, ErrBadAHLength) {
+		t.Errorf("OpenAH(AH of 36 bytes) = %v, want ErrBadAHLength", err)
 	}
 }
