@@ -135,6 +135,18 @@ func newDirection(tb testing.TB, transform string, spi uint32) direction {
 		d.cipher, d.auth = randBytes(16), randBytes(32)
 		keys["cipher"], keys["auth"] = d.cipher, d.auth
 		d.kernelAlg = kernelpeer.CBCSHA256(d.cipher, d.auth)
+	case "esp-gmac-128":
+		d.auth = randBytes(20)
+		keys["auth"] = d.auth
+		d.kernelAlg = kernelpeer.GMAC(d.auth)
+	case "esp-null-sha256":
+		d.auth = randBytes(32)
+		keys["auth"] = d.auth
+		d.kernelAlg = kernelpeer.NullSHA256(d.auth)
+	case "ah-sha256":
+		d.auth = randBytes(32)
+		keys["auth"] = d.auth
+		d.kernelAlg = kernelpeer.AHSHA256(d.auth)
 	default:
 		tb.Fatalf("no kernel algorithm for %s", transform)
 	}
@@ -190,21 +202,38 @@ func plumb(t *testing.T, peer *kernelpeer.Peer, c icase) *setup {
 			t.Fatal(err)
 		}
 	}
+	// IPv4 AH: the guest takes sadb's AH padded to 32 bits (RFC 4302)
+	// with align4, and sends its own padded to 64 bits, Linux's default,
+	// which sadb must take too.
+	ah := s.toGst.kernelAlg.AH
 	states := []kernelpeer.State{
-		{Src: gr, Dst: gl, SPI: s.toGst.spi, ReqID: reqid, Tunnel: c.tunnel, Alg: s.toGst.kernelAlg, EncapSport: encS, EncapDport: encD},
+		{Src: gr, Dst: gl, SPI: s.toGst.spi, ReqID: reqid, Tunnel: c.tunnel, Alg: s.toGst.kernelAlg, EncapSport: encS, EncapDport: encD,
+			Align4: ah && !c.v6},
 		{Src: gl, Dst: gr, SPI: s.toHost.spi, ReqID: reqid, Tunnel: c.tunnel, Alg: s.toHost.kernelAlg, EncapSport: encS, EncapDport: encD},
 	}
 	var policies []kernelpeer.Policy
 	hostNet, guestNet := c.innerNets()
 	if c.tunnel {
 		policies = []kernelpeer.Policy{
-			{Src: guestNet, Dst: hostNet, Dir: "out", TmplSrc: gl, TmplDst: gr, ReqID: reqid, Tunnel: true},
-			{Src: hostNet, Dst: guestNet, Dir: "in", TmplSrc: gr, TmplDst: gl, ReqID: reqid, Tunnel: true},
+			{Src: guestNet, Dst: hostNet, Dir: "out", TmplSrc: gl, TmplDst: gr, ReqID: reqid, Tunnel: true, AH: ah},
+			{Src: hostNet, Dst: guestNet, Dir: "in", TmplSrc: gr, TmplDst: gl, ReqID: reqid, Tunnel: true, AH: ah},
 		}
 	} else {
+		gp, rp := netip.PrefixFrom(gl, gl.BitLen()), netip.PrefixFrom(gr, gr.BitLen())
 		policies = []kernelpeer.Policy{
-			{Src: netip.PrefixFrom(gl, gl.BitLen()), Dst: netip.PrefixFrom(gr, gr.BitLen()), Dir: "out", ReqID: reqid},
-			{Src: netip.PrefixFrom(gr, gr.BitLen()), Dst: netip.PrefixFrom(gl, gl.BitLen()), Dir: "in", ReqID: reqid},
+			{Src: gp, Dst: rp, Dir: "out", ReqID: reqid, AH: ah, Priority: 10},
+			{Src: rp, Dst: gp, Dir: "in", ReqID: reqid, AH: ah, Priority: 10},
+		}
+		if c.v6 {
+			// Neighbor Discovery between the two ends passes in clear,
+			// as it must for the ends to find each other (sadb's side
+			// has its exemption filter below).
+			for _, typ := range []int{135, 136} { // neighbor solicitation, advertisement
+				for _, dir := range []string{"in", "out"} {
+					policies = append(policies, kernelpeer.Policy{Src: netip.MustParsePrefix("::/0"), Dst: netip.MustParsePrefix("::/0"),
+						ICMPv6Type: typ, Dir: dir, Bypass: true})
+				}
+			}
 		}
 	}
 	if err := peer.Configure(ctx, states, policies); err != nil {
@@ -229,6 +258,14 @@ func plumb(t *testing.T, peer *kernelpeer.Peer, c icase) *setup {
 		s.sadbd.CLI(t, &f, "filter", "add-pair", "--tunnel", "--local", hostNet.String(), "--remote", guestNet.String())
 		s.sadbd.CLI(t, &cr, "ctx", "create", "--local", hl.String(), "--remote", hr.String(), "--tunnel-policy", fmt.Sprint(f.Out))
 	} else {
+		if c.v6 {
+			// What WFP's transport-mode scenario does for ICMP: a PERMIT
+			// filter in the IKE-exemptions weight range, which outranks
+			// the IPsec filters, here for Neighbor Discovery (ICMPv6
+			// types 133-137, which WFP puts in IP_LOCAL_PORT).
+			s.sadbd.CLI(t, nil, "filter", "add", "--layer", "outbound-transport-v6", "--action", "permit",
+				"--protocol", "58", "--local-port", "133-137", "--weight-range", "12", "--name", "Neighbor Discovery exemption")
+		}
 		s.sadbd.CLI(t, &f, "filter", "add-pair", "--local", hl.String(), "--remote", hr.String())
 		s.sadbd.CLI(t, &cr, "ctx", "create", "--local", hl.String(), "--remote", hr.String(), "--filter", fmt.Sprint(f.Out))
 	}
@@ -348,6 +385,15 @@ var cases = []icase{
 	{path: plainESP, tunnel: true, v6: true, transform: "esp-aes-128-sha256"},
 	{path: plainESP, tunnel: false, v6: true, transform: "esp-gcm-128"},
 	{path: plainESP, tunnel: false, v6: true, transform: "esp-aes-128-sha256"},
+	// Integrity without encryption: GMAC and NULL in ESP, and AH (whose
+	// ICV covers the IP header's immutable fields) in both modes and
+	// versions.
+	{path: plainESP, tunnel: true, transform: "esp-gmac-128"},
+	{path: plainESP, tunnel: false, v6: true, transform: "esp-null-sha256"},
+	{path: plainESP, tunnel: true, transform: "ah-sha256"},
+	{path: plainESP, tunnel: false, transform: "ah-sha256"},
+	{path: plainESP, tunnel: true, v6: true, transform: "ah-sha256"},
+	{path: plainESP, tunnel: false, v6: true, transform: "ah-sha256"},
 }
 
 // Traffic of each case.

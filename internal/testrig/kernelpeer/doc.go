@@ -1,8 +1,8 @@
-// Package kernelpeer boots a Linux kernel as an independent ESP peer for
-// interoperability tests: a guest under qemu whose own XFRM stack (esp4,
-// esp6, xfrm_user, the kernel's crypto) protects the traffic, configured
-// with ip xfrm, reachable over a plain L2 link and through a NAT, and
-// driven from the test through a command channel.
+// Package kernelpeer boots a Linux kernel as an independent ESP and AH
+// peer for interoperability tests: a guest under qemu whose own XFRM stack
+// (esp4, esp6, ah4, ah6, xfrm_user, the kernel's crypto) protects the
+// traffic, configured with ip xfrm, reachable over a plain L2 link and
+// through a NAT, and driven from the test through a command channel.
 //
 // # What it needs
 //

@@ -42,7 +42,7 @@ var moduleDirs = []string{
 
 // bootModules are loaded by /init, in order; their dependencies come
 // along from modules.dep.
-var bootModules = []string{"virtio_pci", "virtio_net", "virtio_console", "xfrm_user", "esp4", "esp6"}
+var bootModules = []string{"virtio_pci", "virtio_net", "virtio_console", "xfrm_user", "esp4", "esp6", "ah4", "ah6"}
 
 // initramfsSpec says what goes into the archive.
 type initramfsSpec struct {

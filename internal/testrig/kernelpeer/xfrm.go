@@ -29,6 +29,16 @@ type Algorithm struct {
 	Auth          string
 	AuthKey       []byte
 	AuthTruncBits int
+	// AH makes the SA an AH SA (RFC 4302) with Auth alone.
+	AH bool
+}
+
+// Proto is the SA's IPsec protocol as ip xfrm names it: esp or ah.
+func (a Algorithm) Proto() string {
+	if a.AH {
+		return "ah"
+	}
+	return "esp"
 }
 
 // GCM returns AES-GCM with a 16-octet ICV (RFC 4106); key is the AES key
@@ -42,15 +52,37 @@ func CBCSHA256(encKey, authKey []byte) Algorithm {
 	return Algorithm{Enc: "cbc(aes)", EncKey: encKey, Auth: "hmac(sha256)", AuthKey: authKey, AuthTruncBits: 128}
 }
 
-func (a Algorithm) args() string {
-	if a.AEAD != "" {
-		return fmt.Sprintf("aead %s 0x%s %d", shellQuote(a.AEAD), hex.EncodeToString(a.AEADKey), a.ICVBits)
-	}
-	return fmt.Sprintf("enc %s 0x%s auth-trunc %s 0x%s %d", shellQuote(a.Enc), hex.EncodeToString(a.EncKey),
-		shellQuote(a.Auth), hex.EncodeToString(a.AuthKey), a.AuthTruncBits)
+// GMAC returns AES-GMAC, ESP with integrity only (RFC 4543); key is the
+// AES key followed by the 4-byte salt.
+func GMAC(key []byte) Algorithm {
+	return Algorithm{AEAD: "rfc4543(gcm(aes))", AEADKey: key, ICVBits: 128}
 }
 
-// State is an ESP SA of the guest kernel (ip xfrm state).
+// NullSHA256 returns ESP with NULL encryption (RFC 2410) and
+// HMAC-SHA-256-128.
+func NullSHA256(authKey []byte) Algorithm {
+	return Algorithm{Enc: "ecb(cipher_null)", Auth: "hmac(sha256)", AuthKey: authKey, AuthTruncBits: 128}
+}
+
+// AHSHA256 returns AH with HMAC-SHA-256-128 (RFC 4302, RFC 4868).
+func AHSHA256(authKey []byte) Algorithm {
+	return Algorithm{AH: true, Auth: "hmac(sha256)", AuthKey: authKey, AuthTruncBits: 128}
+}
+
+func (a Algorithm) args() string {
+	auth := fmt.Sprintf("auth-trunc %s 0x%s %d", shellQuote(a.Auth), hex.EncodeToString(a.AuthKey), a.AuthTruncBits)
+	switch {
+	case a.AEAD != "":
+		return fmt.Sprintf("aead %s 0x%s %d", shellQuote(a.AEAD), hex.EncodeToString(a.AEADKey), a.ICVBits)
+	case a.AH:
+		return auth
+	case len(a.EncKey) == 0:
+		return fmt.Sprintf("enc %s '' %s", shellQuote(a.Enc), auth)
+	}
+	return fmt.Sprintf("enc %s 0x%s %s", shellQuote(a.Enc), hex.EncodeToString(a.EncKey), auth)
+}
+
+// State is an ESP or AH SA of the guest kernel (ip xfrm state).
 type State struct {
 	// Src and Dst are the SA's addresses as the guest sees them.
 	Src, Dst netip.Addr
@@ -65,6 +97,9 @@ type State struct {
 	EncapSport, EncapDport uint16
 	// ReplayWindow is the inbound anti-replay window (default 64).
 	ReplayWindow int
+	// Align4 pads an IPv4 AH to 32 bits, as RFC 4302 says; without it
+	// Linux pads to 64 bits, and takes only that.
+	Align4 bool
 }
 
 func (s State) command() string {
@@ -76,18 +111,31 @@ func (s State) command() string {
 	if w == 0 {
 		w = 64
 	}
-	cmd := fmt.Sprintf("xip xfrm state add src %s dst %s proto esp spi 0x%08x reqid %d mode %s replay-window %d %s",
-		s.Src, s.Dst, s.SPI, s.ReqID, mode, w, s.Alg.args())
+	cmd := fmt.Sprintf("xip xfrm state add src %s dst %s proto %s spi 0x%08x reqid %d mode %s replay-window %d %s",
+		s.Src, s.Dst, s.Alg.Proto(), s.SPI, s.ReqID, mode, w, s.Alg.args())
 	if s.EncapSport != 0 || s.EncapDport != 0 {
 		cmd += fmt.Sprintf(" encap espinudp %d %d 0.0.0.0", s.EncapSport, s.EncapDport)
+	}
+	if s.Align4 {
+		cmd += " flag align4"
 	}
 	return cmd
 }
 
-// Policy is a guest policy (ip xfrm policy) that requires ESP with the
-// SAs of ReqID between TmplSrc and TmplDst.
+// Policy is a guest policy (ip xfrm policy) that requires ESP (or AH)
+// with the SAs of ReqID between TmplSrc and TmplDst, or with Bypass lets
+// its traffic pass in clear.
 type Policy struct {
+	// AH requires AH instead of ESP.
+	AH       bool
 	Src, Dst netip.Prefix
+	// ICMPv6Type, when not zero, narrows the selector to ICMPv6 messages
+	// of that type.
+	ICMPv6Type int
+	// Bypass lets the traffic pass without IPsec (no template).
+	Bypass bool
+	// Priority orders overlapping policies: the lowest wins.
+	Priority int
 	// Dir is "in", "out" or "fwd".
 	Dir string
 	// TmplSrc and TmplDst are the SA's addresses (tunnel mode); zero in
@@ -104,8 +152,19 @@ func (p Policy) command() string {
 		mode = "tunnel"
 		tmpl = fmt.Sprintf("src %s dst %s ", p.TmplSrc, p.TmplDst)
 	}
-	return fmt.Sprintf("xip xfrm policy add src %s dst %s dir %s tmpl %sproto esp reqid %d mode %s",
-		p.Src, p.Dst, p.Dir, tmpl, p.ReqID, mode)
+	sel := fmt.Sprintf("src %s dst %s", p.Src, p.Dst)
+	if p.ICMPv6Type != 0 {
+		sel += fmt.Sprintf(" proto 58 type %d", p.ICMPv6Type) // ICMPv6; the guest has no /etc/protocols
+	}
+	cmd := fmt.Sprintf("xip xfrm policy add %s dir %s priority %d", sel, p.Dir, p.Priority)
+	if p.Bypass {
+		return cmd
+	}
+	proto := "esp"
+	if p.AH {
+		proto = "ah"
+	}
+	return cmd + fmt.Sprintf(" tmpl %sproto %s reqid %d mode %s", tmpl, proto, p.ReqID, mode)
 }
 
 // Configure replaces the guest's XFRM configuration by states and
@@ -144,7 +203,7 @@ type StateStats struct {
 
 var (
 	reStateHead = regexp.MustCompile(`(?m)^src (\S+) dst (\S+)$`)
-	reSPI       = regexp.MustCompile(`proto esp spi 0x([0-9a-f]+)`)
+	reSPI       = regexp.MustCompile(`proto (?:esp|ah) spi 0x([0-9a-f]+)`)
 	reCurrent   = regexp.MustCompile(`lifetime current:\s+(\d+)\(bytes\), (\d+)\(packets\)`)
 	reStats     = regexp.MustCompile(`stats:\s+replay-window (\d+) replay (\d+) failed (\d+)`)
 	reSeq       = regexp.MustCompile(`anti-replay (?:esn )?context:\s*(?:seq-hi 0x[0-9a-f]+, )?seq 0x([0-9a-f]+), (?:oseq-hi 0x[0-9a-f]+, )?oseq 0x([0-9a-f]+)`)
