@@ -34,8 +34,10 @@ type Algorithm struct {
 }
 
 // Proto is the SA's IPsec protocol as ip xfrm names it: esp or ah.
-func (a Algorithm) Proto() string {
-	if a.AH {
+func (a Algorithm) Proto() string { return protoName(a.AH) }
+
+func protoName(ah bool) string {
+	if ah {
 		return "ah"
 	}
 	return "esp"
@@ -146,12 +148,6 @@ type Policy struct {
 }
 
 func (p Policy) command() string {
-	mode := "transport"
-	tmpl := ""
-	if p.Tunnel {
-		mode = "tunnel"
-		tmpl = fmt.Sprintf("src %s dst %s ", p.TmplSrc, p.TmplDst)
-	}
 	sel := fmt.Sprintf("src %s dst %s", p.Src, p.Dst)
 	if p.ICMPv6Type != 0 {
 		sel += fmt.Sprintf(" proto 58 type %d", p.ICMPv6Type) // ICMPv6; the guest has no /etc/protocols
@@ -160,11 +156,11 @@ func (p Policy) command() string {
 	if p.Bypass {
 		return cmd
 	}
-	proto := "esp"
-	if p.AH {
-		proto = "ah"
+	mode, tmpl := "transport", ""
+	if p.Tunnel {
+		mode, tmpl = "tunnel", fmt.Sprintf("src %s dst %s ", p.TmplSrc, p.TmplDst)
 	}
-	return cmd + fmt.Sprintf(" tmpl %sproto %s reqid %d mode %s", tmpl, proto, p.ReqID, mode)
+	return cmd + fmt.Sprintf(" tmpl %sproto %s reqid %d mode %s", tmpl, protoName(p.AH), p.ReqID, mode)
 }
 
 // Configure replaces the guest's XFRM configuration by states and
