@@ -244,10 +244,10 @@ func decodeCtx(b []byte) (*saCtx, error) {
 	return c, nil
 }
 
-// persist writes what tx changed to the store.
-func (e *Engine) persist(tx *txn) error {
-	muts := make([]Mutation, 0, len(tx.dirty.ctxs)+len(tx.dirty.filters)+3)
-	for id := range tx.dirty.ctxs {
+// persist writes the objects d names to the store.
+func (e *Engine) persist(d *dirtySet) error {
+	muts := make([]Mutation, 0, len(d.ctxs)+len(d.filters)+3)
+	for id := range d.ctxs {
 		m := Mutation{Kind: RecordSAContext, Key: id}
 		if c := e.ctxs.get(id); c != nil {
 			v, err := encodeCtx(c)
@@ -258,7 +258,7 @@ func (e *Engine) persist(tx *txn) error {
 		}
 		muts = append(muts, m)
 	}
-	for id := range tx.dirty.filters {
+	for id := range d.filters {
 		m := Mutation{Kind: RecordFilter, Key: id}
 		if f := e.filters.get(id); f != nil && f.dynSess == nil {
 			v, err := json.Marshal(&filterRecord{Filter: f.f, SD: f.sd})
@@ -269,14 +269,14 @@ func (e *Engine) persist(tx *txn) error {
 		}
 		muts = append(muts, m)
 	}
-	if tx.dirty.sds {
+	if d.sds {
 		eng, _ := json.Marshal(e.engineSD.Load())
 		sadb, _ := json.Marshal(e.sadbSD.Load())
 		muts = append(muts,
 			Mutation{Kind: RecordMeta, Key: metaEngineSD, Value: eng},
 			Mutation{Kind: RecordMeta, Key: metaSADBSD, Value: sadb})
 	}
-	if tx.dirty.ids || len(tx.dirty.filters) > 0 {
+	if d.ids || len(d.filters) > 0 {
 		// Created contexts and filters move the id counters, which a
 		// restart must not hand out again.
 		ctr, _ := json.Marshal(&countersRecord{NextCtx: e.nextCtx.Load(), NextFilter: e.filters.next.Load()})
@@ -351,7 +351,7 @@ func (e *Engine) load() error {
 		// A new store: the security descriptors the engine was opened
 		// with become the store's, and later openings find them there.
 		// (Commits write them only when they change.)
-		if err := e.persist(&txn{dirty: dirtySet{sds: true}}); err != nil {
+		if err := e.persist(&dirtySet{sds: true}); err != nil {
 			return fmt.Errorf("engine: initializing the store: %w", err)
 		}
 	}

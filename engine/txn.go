@@ -225,7 +225,7 @@ func (tx *txn) commit() error {
 		}
 	}
 	if e.store != nil && !tx.dirty.empty() {
-		if err := e.persist(tx); err != nil {
+		if err := e.persist(&tx.dirty); err != nil {
 			for j := len(tx.dp) - 1; j >= 0; j-- {
 				if uerr := e.applyDP(&tx.dp[j], true); uerr != nil {
 					e.log.Error("undoing a data path change failed", "err", uerr)

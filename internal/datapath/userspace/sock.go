@@ -220,13 +220,14 @@ type mmsgs struct {
 	names []unix.RawSockaddrInet6 // big enough for either family
 	oob   []byte                  // cmsgSpace per message
 
-	// Results of the last syscall, set by the closures below.
+	// The current call, and the results of its last syscall, set by the
+	// closures below.
 	n      int
 	errno  syscall.Errno
-	sock   *sock
-	count  int // messages to send or receive
-	sent   int // sendmmsg: messages already handled of count
-	failed int // sendmmsg: messages the kernel refused
+	sock   *sock // recv: the socket read
+	count  int   // messages to send or receive
+	sent   int   // sendmmsg: messages already handled of count
+	failed int   // sendmmsg: messages the kernel refused
 
 	// recvFn, sendFn and refusedFn are made once: method values made per
 	// call would allocate.
