@@ -340,3 +340,8 @@ func (s *session) IPsecGetStatistics0() (*wfp.IPsecStatistics0, error) {
 	}
 	return st.ToStatistics0(), nil
 }
+
+// FwpmFreeMemory0 gives a result back (see wfp.API). The memory is the
+// client's own, decoded from the reply, so freeing is local: the keys are
+// zeroed and the result set to nil; nothing goes to sadbd.
+func (s *session) FwpmFreeMemory0(p any) { wfp.FreeMemory(p) }

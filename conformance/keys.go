@@ -162,6 +162,126 @@ func (s *suite) keyMaterial(t *testing.T) {
 		}
 	})
 
+	s.run(t, "FreeMemory", func(t *testing.T) {
+		fx := s.fixture(t)
+		cs, _ := keyedContexts(t, fx)
+		// Contexts without SAs after the keyed ones: a page made in the
+		// memory of a freed one must not show the freed page's SAs.
+		for _, st := range allStates {
+			fx.ctxAt(t, fx.api, wfp.IPVersionV4, st)
+		}
+		want := enumContexts(t, fx.api, nil)
+
+		// GetById: the variable is nil and the keys it held are zeros.
+		sc, err := fx.api.IPsecSaContextGetById1(cs[0].id)
+		mustOK(t, err, "IPsecSaContextGetById1")
+		held := ctxKeys(sc)
+		fx.api.FwpmFreeMemory0(&sc)
+		if sc != nil {
+			t.Errorf("FwpmFreeMemory0(&sc) left sc set")
+		}
+		checkZeroed(t, "GetById1", held)
+
+		// Enum pages of every size, each freed before the next is asked
+		// for: every page is whole, and what was freed is gone.
+		for _, size := range []uint32{1, 2, 3, uint32(len(want)) + 1} {
+			h, err := fx.api.IPsecSaContextCreateEnumHandle0(nil)
+			mustOK(t, err, "IPsecSaContextCreateEnumHandle0")
+			var got []*wfp.IPsecSAContext1
+			var allHeld []wfp.Key
+			for {
+				page, err := fx.api.IPsecSaContextEnum1(h, size)
+				mustOK(t, err, "IPsecSaContextEnum1")
+				n := len(page)
+				var held []wfp.Key
+				for _, c := range page {
+					got = append(got, c.Clone())
+					held = append(held, ctxKeys(c)...)
+				}
+				header := page
+				fx.api.FwpmFreeMemory0(&page)
+				if page != nil {
+					t.Fatalf("page size %d: FwpmFreeMemory0(&page) left page set", size)
+				}
+				for i, c := range header {
+					if c != nil {
+						t.Fatalf("page size %d: element %d of a freed page is still set", size, i)
+					}
+				}
+				for _, k := range held {
+					if !zero(k) {
+						t.Fatalf("page size %d: a key of a freed page is not zeroed", size)
+					}
+				}
+				allHeld = append(allHeld, held...)
+				fx.api.FwpmFreeMemory0(&header) // freed twice: nothing happens
+				if uint32(n) < size {
+					break
+				}
+			}
+			mustOK(t, fx.api.IPsecSaContextDestroyEnumHandle0(h), "IPsecSaContextDestroyEnumHandle0")
+			checkZeroed(t, "Enum1", allHeld)
+			if d := diffCtx(want, got); d != "" {
+				t.Errorf("page size %d, pages freed: contexts (-want +got):\n%s", size, d)
+			}
+		}
+
+		// A page not freed keeps its keys when another is freed.
+		kept := enumContexts(t, fx.api, nil)
+		keptKeys := 0
+		for _, c := range kept {
+			for _, k := range ctxKeys(c) {
+				if !zero(k) {
+					keptKeys++
+				}
+			}
+		}
+		page := enumContexts(t, fx.api, nil)
+		fx.api.FwpmFreeMemory0(&page)
+		if d := diffCtx(want, kept); d != "" || keptKeys == 0 {
+			t.Errorf("a page held while another was freed changed (%d keys set) (-want +got):\n%s", keptKeys, d)
+		}
+
+		// SA enumeration and the version-0 forms.
+		sas := enumSAs(t, fx.api, nil)
+		var saKeys []wfp.Key
+		for _, d := range sas {
+			saKeys = append(saKeys, keys(&d.SABundle)...)
+		}
+		fx.api.FwpmFreeMemory0(&sas)
+		if sas != nil {
+			t.Errorf("FwpmFreeMemory0(&sas) left sas set")
+		}
+		checkZeroed(t, "IPsecSaEnum1", saKeys)
+		sc0, err := fx.api.IPsecSaContextGetById0(cs[0].id)
+		mustOK(t, err, "IPsecSaContextGetById0")
+		b0 := sc0.InboundSA.SABundle.ToBundle1()
+		fx.api.FwpmFreeMemory0(&sc0)
+		checkZeroed(t, "GetById0", keys(&b0))
+
+		// Values no function returns, and nil, are left alone; results
+		// without keys are only set to nil.
+		fx.api.FwpmFreeMemory0(nil)
+		fx.api.FwpmFreeMemory0(42)
+		x := 7
+		fx.api.FwpmFreeMemory0(&x)
+		var nilPage *[]*wfp.IPsecSAContext1
+		fx.api.FwpmFreeMemory0(nilPage)
+		if x != 7 {
+			t.Errorf("FwpmFreeMemory0(&int) changed it to %d", x)
+		}
+		st, err := fx.api.IPsecGetStatistics1()
+		mustOK(t, err, "IPsecGetStatistics1")
+		fx.api.FwpmFreeMemory0(&st)
+		if st != nil {
+			t.Errorf("FwpmFreeMemory0(&statistics) left it set")
+		}
+		// The database is untouched by all of this.
+		if d := diffCtx(want, enumContexts(t, fx.api, nil)); d != "" {
+			t.Errorf("contexts after the frees (-want +got):\n%s", d)
+		}
+	})
+
 	s.run(t, "EmptyWithoutSessionFlag", func(t *testing.T) {
 		fx := s.fixture(t)
 		cs, _ := keyedContexts(t, fx)
@@ -264,4 +384,42 @@ func (s *suite) keyMaterial(t *testing.T) {
 			t.Errorf("bundle after the caller changed a returned copy (-want +got):\n%s", d)
 		}
 	})
+}
+
+// ctxKeys returns the keys of both bundles of c, as the slices it holds.
+func ctxKeys(c *wfp.IPsecSAContext1) []wfp.Key {
+	var out []wfp.Key
+	for _, d := range []*wfp.IPsecSADetails1{c.InboundSA, c.OutboundSA} {
+		if d != nil {
+			out = append(out, keys(&d.SABundle)...)
+		}
+	}
+	return out
+}
+
+func zero(k wfp.Key) bool {
+	for _, b := range k {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// checkZeroed fails unless there were keys and every one is zeros.
+func checkZeroed(t *testing.T, what string, ks []wfp.Key) {
+	t.Helper()
+	n := 0
+	for _, k := range ks {
+		if len(k) > 0 {
+			n++
+		}
+		if !zero(k) {
+			t.Errorf("%s: a key of a freed result is not zeroed", what)
+			return
+		}
+	}
+	if n == 0 {
+		t.Errorf("%s: the result held no keys; nothing was checked", what)
+	}
 }

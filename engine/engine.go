@@ -77,6 +77,7 @@ type Engine struct {
 	bus    eventBus
 	kms    keyManagers
 	timers timers
+	pages  pagePool
 
 	// storeFailed is set when the store failed to commit; writes are then
 	// refused until restart, since memory and disk may disagree.

@@ -97,11 +97,13 @@ func (e *Engine) snapshotCtxs() []*saCtx {
 	return out
 }
 
-// exportPage exports a page of contexts into one slab, spreading the work
-// over the cores when the page is large.
+// exportPage exports a page of contexts into one slab (a given-back one
+// when it can; see pagePool), spreading the work over the cores when the
+// page is large.
 func (e *Engine) exportPage(items []*saCtx, keys bool) []*wfp.IPsecSAContext1 {
 	out := make([]*wfp.IPsecSAContext1, len(items))
-	slab := make([]exportBlock, len(items))
+	slab := e.pages.slab(len(items))
+	defer e.pages.handOut(out, slab, keys)
 	work := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			out[i] = e.exportInto(&slab[i], items[i], keys)

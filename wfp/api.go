@@ -14,7 +14,8 @@ type KeyManagerHandle uint64
 // API is one open session to a filter engine: every WFP IPsec SA-context
 // function, named and behaving as documented by Microsoft, with the engine
 // handle replaced by the receiver. Results come back as Go values; functions
-// that return arrays return slices (FwpmFreeMemory0 is not needed). Every
+// that return arrays return slices. Freeing results is optional: what is not
+// given back with FwpmFreeMemory0 is garbage collected. Every
 // error is a wfp.Error, possibly wrapped with detail (see Errorf); use
 // errors.Is to test it.
 //
@@ -98,4 +99,17 @@ type API interface {
 	IPsecKeyManagerAddAndRegister0(keyManager *IPsecKeyManager0, keyManagerCallbacks *IPsecKeyManagerCallbacks0) (KeyManagerHandle, error)
 	IPsecKeyManagerUnregisterAndDelete0(keyMgmtHandle KeyManagerHandle) error
 	IPsecKeyManagersGet0() ([]*IPsecKeyManager0, error)
+
+	// Memory
+
+	// FwpmFreeMemory0 gives a result back, as a C caller does with every
+	// result of these functions. p is the address of the variable holding
+	// it (WFP's void**): an Enum page (&page), a GetById context (&sc), or
+	// any other result. The key material in it is zeroed, the variable and
+	// a page's elements are set to nil, and the implementation may reuse
+	// the memory for a later result, so no part of the result may be used
+	// afterwards. Calling it is optional: a result not freed is garbage
+	// collected. nil, a result freed before and values no function returned
+	// are left alone. See FreeMemory for the types taken.
+	FwpmFreeMemory0(p any)
 }

@@ -16,7 +16,9 @@
 //
 //   - The engine handle becomes the receiver: a wfp.API value is one session.
 //   - Out parameters become results; arrays become slices, so numEntries
-//     members and FwpmFreeMemory0 disappear.
+//     members disappear. FwpmFreeMemory0 stays, optional: it zeroes the
+//     keys in a result and lets the engine reuse its memory, which spares a
+//     caller that enumerates a large database the garbage collector's work.
 //   - C unions become one member per alternative (IPsecSA0 has five
 //     information pointers; FwpValue0 one member per type), and the member
 //     that matches the type tag is the one that counts.

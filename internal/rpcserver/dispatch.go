@@ -144,6 +144,7 @@ func (rs *rpcSession) call(api wfp.API, c *pb.Call, r *pb.Reply, after *func()) 
 	case *pb.Call_SaContextGetById:
 		sc, err := api.IPsecSaContextGetById1(op.SaContextGetById.GetId())
 		r.Result = &pb.Reply_SaContext{SaContext: wire.ContextPB(sc)}
+		api.FwpmFreeMemory0(&sc) // the reply holds copies
 		return "IPsecSaContextGetById1", err
 	case *pb.Call_SaContextCreateEnumHandle:
 		t, err := wire.ContextTemplateFromPB(op.SaContextCreateEnumHandle)
@@ -159,6 +160,7 @@ func (rs *rpcSession) call(api wfp.API, c *pb.Call, r *pb.Reply, after *func()) 
 		for i, sc := range scs {
 			out.SaContexts[i] = wire.ContextPB(sc)
 		}
+		api.FwpmFreeMemory0(&scs) // the reply holds copies; the engine reuses the page
 		r.Result = &pb.Reply_SaContexts{SaContexts: out}
 		return "IPsecSaContextEnum1", err
 	case *pb.Call_SaContextDestroyEnumHandle:
@@ -198,6 +200,7 @@ func (rs *rpcSession) call(api wfp.API, c *pb.Call, r *pb.Reply, after *func()) 
 		for i, d := range ds {
 			out.Details[i] = wire.DetailsPB(d)
 		}
+		api.FwpmFreeMemory0(&ds)
 		r.Result = &pb.Reply_SaDetails{SaDetails: out}
 		return "IPsecSaEnum1", err
 	case *pb.Call_SaDestroyEnumHandle:

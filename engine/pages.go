@@ -1,0 +1,122 @@
+package engine
+
+import (
+	"runtime"
+	"sync"
+	"weak"
+
+	"github.com/sadb-dev/sadb/wfp"
+)
+
+// pagePool reuses the slabs behind SA-context enumeration pages that their
+// callers give back with FwpmFreeMemory0. A page of a large enumeration is
+// about a KiB per context; a million contexts enumerated without reuse are
+// a gigabyte of fresh memory, whose page faults and garbage collection
+// (which must also mark the whole database) cost more than the export
+// itself. Given back, one slab serves every page.
+//
+// A page handed out is known by the address of its first element: the
+// array of pointers is allocated for each page and never reused, so a page
+// freed twice, or a page the engine did not make, is never taken for one
+// it did. The registry holds the slab only while the caller holds the
+// page: a page dropped without being freed is forgotten by a cleanup.
+type pagePool struct {
+	mu   sync.Mutex // guards live
+	live map[weak.Pointer[*wfp.IPsecSAContext1]]slabUse
+
+	idle sync.Pool // of *[]exportBlock: slabs given back, zeroed
+}
+
+// slabUse is a slab handed out as a page.
+type slabUse struct {
+	slab []exportBlock
+	keys bool // the page holds key material
+}
+
+// maxPooledSlab is the largest slab kept for reuse (about 15 MB): larger
+// pages are rare, and an idle slab holds its memory until the garbage
+// collector clears the pool.
+const maxPooledSlab = 16384
+
+// slab returns n zeroed blocks, reused when a given-back slab fits.
+func (pp *pagePool) slab(n int) []exportBlock {
+	if v, ok := pp.idle.Get().(*[]exportBlock); ok {
+		if s := *v; cap(s) >= n && cap(s) <= 2*n+64 {
+			return s[:n]
+		}
+		pp.idle.Put(v)
+	}
+	return make([]exportBlock, n)
+}
+
+// handOut records that page, made in slab (with key material when keys),
+// now belongs to a caller.
+func (pp *pagePool) handOut(page []*wfp.IPsecSAContext1, slab []exportBlock, keys bool) {
+	if len(page) == 0 || cap(slab) > maxPooledSlab {
+		return
+	}
+	k := weak.Make(&page[0])
+	pp.mu.Lock()
+	if pp.live == nil {
+		pp.live = make(map[weak.Pointer[*wfp.IPsecSAContext1]]slabUse)
+	}
+	pp.live[k] = slabUse{slab, keys}
+	pp.mu.Unlock()
+	runtime.AddCleanup(&page[0], pp.forget, k)
+}
+
+// forget drops the registry entry of a page collected without being freed.
+func (pp *pagePool) forget(k weak.Pointer[*wfp.IPsecSAContext1]) {
+	pp.mu.Lock()
+	delete(pp.live, k)
+	pp.mu.Unlock()
+}
+
+// give takes a page back: its keys are zeroed and its elements and *p set
+// to nil (as wfp.FreeMemory does), and its slab is reused when the engine
+// made it.
+func (pp *pagePool) give(p *[]*wfp.IPsecSAContext1) {
+	page := *p
+	var use slabUse
+	if len(page) > 0 {
+		k := weak.Make(&page[0])
+		pp.mu.Lock()
+		if u, ok := pp.live[k]; ok && len(u.slab) == len(page) {
+			use = u
+			delete(pp.live, k)
+		}
+		pp.mu.Unlock()
+	}
+	if use.slab == nil {
+		wfp.FreeMemory(p)
+		return
+	}
+	slab := use.slab
+	for i, sc := range page {
+		if sc != &slab[i].sc { // the caller put it there: free it too
+			wfp.FreeMemory(&sc)
+		}
+	}
+	clear(page)
+	*p = nil
+	if use.keys {
+		// Every block, whether or not the page still pointed to it.
+		for i := range slab {
+			wfp.FreeMemory(&slab[i].sc.InboundSA)
+			wfp.FreeMemory(&slab[i].sc.OutboundSA)
+		}
+	}
+	clear(slab)
+	slab = slab[:cap(slab)]
+	pp.idle.Put(&slab)
+}
+
+// FwpmFreeMemory0 gives a result back (see wfp.API): SA-context pages the
+// engine made are reused for later pages.
+func (s *session) FwpmFreeMemory0(p any) {
+	if pp, ok := p.(*[]*wfp.IPsecSAContext1); ok && pp != nil {
+		s.e.pages.give(pp)
+		return
+	}
+	wfp.FreeMemory(p)
+}
