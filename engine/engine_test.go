@@ -90,6 +90,12 @@ type plumb struct {
 	outTraffic          wfp.IPsecTraffic1
 	getSpi              wfp.IPsecGetSPI1
 	inBundle, outBundle *wfp.IPsecSABundle1
+
+	// The inbound bundle of the current sequence, built where a keying
+	// daemon would build it: in memory of its own that it reuses (the
+	// engine keeps copies, never the caller's structures).
+	in   wfp.IPsecSABundle1
+	inSA [1]wfp.IPsecSA0
 }
 
 func newPlumb(tb testing.TB, api wfp.API) *plumb {
@@ -112,10 +118,11 @@ func (p *plumb) run() (uint64, error) {
 	if err != nil {
 		return id, err
 	}
-	in := *p.inBundle
-	in.SAList = []wfp.IPsecSA0{in.SAList[0]}
-	in.SAList[0].SPI = spi
-	if err := p.api.IPsecSaContextAddInbound1(id, &in); err != nil {
+	p.in = *p.inBundle
+	p.inSA[0] = p.inBundle.SAList[0]
+	p.inSA[0].SPI = spi
+	p.in.SAList = p.inSA[:]
+	if err := p.api.IPsecSaContextAddInbound1(id, &p.in); err != nil {
 		return id, err
 	}
 	return id, p.api.IPsecSaContextAddOutbound1(id, p.outBundle)
