@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"bytes"
 	"reflect"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,4 +136,60 @@ func TestPagePoolKeepsLargeSlabsOut(t *testing.T) {
 	if len(pp.live) != 0 {
 		t.Fatal("a slab larger than maxPooledSlab was registered for reuse")
 	}
+}
+
+// TestConcurrentEnumerationsFreeing runs enumerations that free every page
+// on several sessions at once, with small pages and pages large enough to
+// be exported on several goroutines: every page must hold exactly its own
+// contexts, keys intact, while other pages are freed and reused.
+func TestConcurrentEnumerationsFreeing(t *testing.T) {
+	e, _ := newTestEngine(t, Options{})
+	p := newPlumb(t, openAdmin(t, e))
+	ids := fill(t, p, 3000)
+	want := p.inBundle.SAList[0].ESPAuthAndCipherInformation.SACipherInformation.CipherKey
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			api, err := e.FwpmEngineOpen0(wfp.Token{User: wfp.UserSID(0)}, &wfp.FwpmSession0{Flags: wfp.SessionFlagKeyMaterial})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer api.FwpmEngineClose0()
+			for round := range 6 {
+				size := []uint32{100, 2500}[(g+round)%2]
+				h, err := api.IPsecSaContextCreateEnumHandle0(nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				next := 0
+				for {
+					page, err := api.IPsecSaContextEnum1(h, size)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					n := len(page)
+					for i, sc := range page {
+						if sc.SAContextID != ids[next+i] || sc.InboundSA == nil ||
+							!bytes.Equal(sc.InboundSA.SABundle.SAList[0].ESPAuthAndCipherInformation.SACipherInformation.CipherKey, want) {
+							t.Errorf("page entry %d: context %d (want %d) or its key is not its own", next+i, sc.SAContextID, ids[next+i])
+							return
+						}
+					}
+					next += n
+					api.FwpmFreeMemory0(&page)
+					if n < int(size) {
+						break
+					}
+				}
+				if next != len(ids) {
+					t.Errorf("enumerated %d of %d", next, len(ids))
+				}
+				api.IPsecSaContextDestroyEnumHandle0(h)
+			}
+		})
+	}
+	wg.Wait()
 }
