@@ -100,15 +100,29 @@ func (pp *pagePool) give(p *[]*wfp.IPsecSAContext1) {
 	clear(page)
 	*p = nil
 	if use.keys {
-		// Every block, whether or not the page still pointed to it.
+		// Every block, from its own storage: whether or not the page, or
+		// the contexts in it, still pointed there.
 		for i := range slab {
-			wfp.FreeMemory(&slab[i].sc.InboundSA)
-			wfp.FreeMemory(&slab[i].sc.OutboundSA)
+			slab[i].zeroKeys()
 		}
 	}
 	clear(slab)
 	slab = slab[:cap(slab)]
 	pp.idle.Put(&slab)
+}
+
+// zeroKeys zeroes the keys a block holds: in its details (which may list
+// SAs stored elsewhere, for bundles of two) and in its own storage.
+func (b *exportBlock) zeroKeys() {
+	in, out := &b.in, &b.out
+	wfp.FreeMemory(&in)
+	wfp.FreeMemory(&out)
+	for _, st := range [...]*exportStorage{&b.inSt, &b.outSt} {
+		for j := range st.inf {
+			st.inf[j].SAAuthInformation.AuthKey.Zero()
+			st.inf[j].SACipherInformation.CipherKey.Zero()
+		}
+	}
 }
 
 // FwpmFreeMemory0 gives a result back (see wfp.API): SA-context pages the

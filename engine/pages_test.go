@@ -56,6 +56,9 @@ func TestPagePoolGive(t *testing.T) {
 	ownKey := own.OutboundSA.SABundle.SAList[0].ESPCipherInformation.CipherKey
 	page[1] = own
 	header := page
+	// And cut block 2's context off its details: its keys are still the
+	// slab's to zero.
+	slab[2].sc.InboundSA = nil
 
 	// A part of the page is not the page: only freed, not reused.
 	part := page[1:]
