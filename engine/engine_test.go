@@ -99,7 +99,11 @@ type plumb struct {
 }
 
 func newPlumb(tb testing.TB, api wfp.API) *plumb {
-	local, remote := wfp.MustV4("192.0.2.1"), wfp.MustV4("192.0.2.2")
+	return newPlumbPeer(tb, api, wfp.MustV4("192.0.2.1"), wfp.MustV4("192.0.2.2"))
+}
+
+// newPlumbPeer is newPlumb with a filter pair of its own for local<->remote.
+func newPlumbPeer(tb testing.TB, api wfp.API, local, remote wfp.V4Addr) *plumb {
 	out, in := addTransportFilters(tb, api, local, remote)
 	p := &plumb{api: api, inBundle: gcmBundle(0, 3600), outBundle: gcmBundle(0x1001, 3600)}
 	p.outTraffic = wfp.IPsecTraffic1{IPVersion: wfp.IPVersionV4, LocalV4Address: local, RemoteV4Address: remote,

@@ -3,6 +3,7 @@ package engine
 import (
 	"runtime"
 	"sync"
+	"unsafe"
 	"weak"
 
 	"github.com/sadb-dev/sadb/wfp"
@@ -18,8 +19,9 @@ import (
 // A page handed out is known by the address of its first element: the
 // array of pointers is allocated for each page and never reused, so a page
 // freed twice, or a page the engine did not make, is never taken for one
-// it did. The registry holds the slab only while the caller holds the
-// page: a page dropped without being freed is forgotten by a cleanup.
+// it did. The registry holds pages and slabs weakly, so that a page dropped
+// without being freed is collected as soon as it would be without the
+// registry; a cleanup then removes its entry.
 type pagePool struct {
 	mu   sync.Mutex // guards live
 	live map[weak.Pointer[*wfp.IPsecSAContext1]]slabUse
@@ -29,8 +31,10 @@ type pagePool struct {
 
 // slabUse is a slab handed out as a page.
 type slabUse struct {
-	slab []exportBlock
-	keys bool // the page holds key material
+	first weak.Pointer[exportBlock] // the slab's first block
+	n     int                       // the page's length
+	cap   int                       // the slab's
+	keys  bool                      // the page holds key material
 }
 
 // maxPooledSlab is the largest slab kept for reuse (about 15 MB): larger
@@ -60,7 +64,7 @@ func (pp *pagePool) handOut(page []*wfp.IPsecSAContext1, slab []exportBlock, key
 	if pp.live == nil {
 		pp.live = make(map[weak.Pointer[*wfp.IPsecSAContext1]]slabUse)
 	}
-	pp.live[k] = slabUse{slab, keys}
+	pp.live[k] = slabUse{first: weak.Make(&slab[0]), n: len(slab), cap: cap(slab), keys: keys}
 	pp.mu.Unlock()
 	runtime.AddCleanup(&page[0], pp.forget, k)
 }
@@ -77,21 +81,27 @@ func (pp *pagePool) forget(k weak.Pointer[*wfp.IPsecSAContext1]) {
 // made it.
 func (pp *pagePool) give(p *[]*wfp.IPsecSAContext1) {
 	page := *p
+	var slab []exportBlock
 	var use slabUse
 	if len(page) > 0 {
 		k := weak.Make(&page[0])
 		pp.mu.Lock()
-		if u, ok := pp.live[k]; ok && len(u.slab) == len(page) {
+		if u, ok := pp.live[k]; ok && u.n == len(page) {
 			use = u
 			delete(pp.live, k)
 		}
 		pp.mu.Unlock()
+		// The slab lives while the page points into it; if the caller
+		// pointed every element elsewhere it may be gone, and then there
+		// is nothing to reuse.
+		if b := use.first.Value(); b != nil {
+			slab = unsafe.Slice(b, use.cap)[:use.n]
+		}
 	}
-	if use.slab == nil {
+	if slab == nil {
 		wfp.FreeMemory(p)
 		return
 	}
-	slab := use.slab
 	for i, sc := range page {
 		if sc != &slab[i].sc { // the caller put it there: free it too
 			wfp.FreeMemory(&sc)

@@ -196,3 +196,60 @@ func TestConcurrentEnumerationsFreeing(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestSharedFiltersAreNotRetained enumerates contexts with a filter pair
+// each and drops the page: the copies of the filters the details pointed to
+// must go with it, not stay with the filters (1.4 KB each).
+func TestSharedFiltersAreNotRetained(t *testing.T) {
+	e, _ := newTestEngine(t, Options{})
+	api := openAdmin(t, e)
+	const n = 2000
+	var ids []uint64
+	for i := range n {
+		p := newPlumbPeer(t, api, wfp.MustV4("192.0.2.1"), wfp.V4Addr(0x0a000001+i))
+		id, err := p.run()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	before := heapInUse()
+	page := enumerateAllTB(t, api)
+	if len(page) != n {
+		t.Fatalf("enumerated %d of %d", len(page), n)
+	}
+	// While results hold a copy, every result shares it.
+	again, err := api.IPsecSaContextGetById1(ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := page[0].InboundSA.TransportFilter; f == nil || f != again.InboundSA.TransportFilter {
+		t.Fatalf("two results of one context do not share its filter copy")
+	}
+	runtime.KeepAlive(page)
+	page, again = nil, nil
+	if grown := heapInUse() - before; grown > n*300 {
+		t.Errorf("%d B per context stayed after the results were dropped", grown/n)
+	}
+}
+
+// enumerateAllTB returns every context, in pages of 10,000.
+func enumerateAllTB(t *testing.T, api wfp.API) []*wfp.IPsecSAContext1 {
+	t.Helper()
+	h, err := api.IPsecSaContextCreateEnumHandle0(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer api.IPsecSaContextDestroyEnumHandle0(h)
+	var all []*wfp.IPsecSAContext1
+	for {
+		page, err := api.IPsecSaContextEnum1(h, 10_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, page...)
+		if len(page) < 10_000 {
+			return all
+		}
+	}
+}
