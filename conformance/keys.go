@@ -242,7 +242,37 @@ func (s *suite) keyMaterial(t *testing.T) {
 			t.Errorf("a page held while another was freed changed (%d keys set) (-want +got):\n%s", keptKeys, d)
 		}
 
-		// SA enumeration and the version-0 forms.
+		// SA enumeration pages, freed one by one.
+		wantSAs := enumSAs(t, fx.api, nil)
+		for _, size := range []uint32{1, 3, uint32(len(wantSAs)) + 1} {
+			h, err := fx.api.IPsecSaCreateEnumHandle0(nil)
+			mustOK(t, err, "IPsecSaCreateEnumHandle0")
+			var got []*wfp.IPsecSADetails1
+			var held []wfp.Key
+			for {
+				page, err := fx.api.IPsecSaEnum1(h, size)
+				mustOK(t, err, "IPsecSaEnum1")
+				n := len(page)
+				for _, d := range page {
+					got = append(got, d.Clone())
+					held = append(held, keys(&d.SABundle)...)
+				}
+				fx.api.FwpmFreeMemory0(&page)
+				if page != nil {
+					t.Fatalf("SA page size %d: FwpmFreeMemory0(&page) left page set", size)
+				}
+				if uint32(n) < size {
+					break
+				}
+			}
+			mustOK(t, fx.api.IPsecSaDestroyEnumHandle0(h), "IPsecSaDestroyEnumHandle0")
+			checkZeroed(t, "IPsecSaEnum1 pages", held)
+			if d := diffCtx(wantSAs, got); d != "" {
+				t.Errorf("SA page size %d, pages freed: SAs (-want +got):\n%s", size, d)
+			}
+		}
+
+		// A whole SA enumeration and the version-0 forms.
 		sas := enumSAs(t, fx.api, nil)
 		var saKeys []wfp.Key
 		for _, d := range sas {

@@ -310,3 +310,50 @@ func heapInUse() int64 {
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
 }
+
+// BenchmarkSAEnumerate1M enumerates the SAs of a million contexts (two
+// million SA details), 10,000 a page, each page given back (free) or left
+// to the garbage collector (gc).
+func BenchmarkSAEnumerate1M(b *testing.B) {
+	if testing.Short() {
+		b.Skip("short")
+	}
+	e, _ := newTestEngine(b, Options{Clock: clock.System()})
+	api := openAdmin(b, e)
+	fill(b, newPlumb(b, api), 1_000_000)
+	for _, free := range []bool{true, false} {
+		name := "gc"
+		if free {
+			name = "free"
+		}
+		b.Run(name, func(b *testing.B) {
+			runtime.GC()
+			b.ResetTimer()
+			for b.Loop() {
+				h, err := api.IPsecSaCreateEnumHandle0(nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				total := 0
+				for {
+					page, err := api.IPsecSaEnum1(h, 10_000)
+					if err != nil {
+						b.Fatal(err)
+					}
+					n := len(page)
+					total += n
+					if free {
+						api.FwpmFreeMemory0(&page)
+					}
+					if n < 10_000 {
+						break
+					}
+				}
+				api.IPsecSaDestroyEnumHandle0(h)
+				if total != 2_000_000 {
+					b.Fatalf("enumerated %d SAs", total)
+				}
+			}
+		})
+	}
+}

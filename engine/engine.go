@@ -77,7 +77,10 @@ type Engine struct {
 	bus    eventBus
 	kms    keyManagers
 	timers timers
-	pages  pagePool
+
+	// Pools of the enumeration pages callers give back.
+	ctxPages *ctxPages
+	saPages  *saPages
 
 	// storeFailed is set when the store failed to commit; writes are then
 	// refused until restart, since memory and disk may disagree.
@@ -114,6 +117,8 @@ func New(opts Options) (*Engine, error) {
 		store:       opts.Store,
 		dp:          opts.Datapath,
 		sessions:    make(map[wfp.GUID]*session),
+		ctxPages:    newCtxPages(),
+		saPages:     newSAPages(),
 	}
 	if e.clk == nil {
 		e.clk = clock.System()

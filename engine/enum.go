@@ -102,8 +102,8 @@ func (e *Engine) snapshotCtxs() []*saCtx {
 // page is large.
 func (e *Engine) exportPage(items []*saCtx, keys bool) []*wfp.IPsecSAContext1 {
 	out := make([]*wfp.IPsecSAContext1, len(items))
-	slab := e.pages.slab(len(items))
-	defer e.pages.handOut(out, slab, keys)
+	slab := e.ctxPages.slab(len(items))
+	defer e.ctxPages.handOut(out, slab, keys)
 	work := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			out[i] = e.exportInto(&slab[i], items[i], keys)
@@ -241,17 +241,15 @@ func (s *session) IPsecSaEnum1(h wfp.EnumHandle, n uint32) ([]*wfp.IPsecSADetail
 		}
 		k := pageSize(n, len(en.items)-en.pos)
 		out = make([]*wfp.IPsecSADetails1, k)
+		slab := s.e.saPages.slab(k)
 		for i := range k {
 			it := en.items[en.pos+i]
-			blk := &struct {
-				d   wfp.IPsecSADetails1
-				st  exportStorage
-				udp wfp.IPsecV4UDPEncapsulation0
-			}{}
-			s.e.exportDetails(&blk.d, it.c, it.dir, en.keys, &blk.st, &blk.udp)
-			out[i] = &blk.d
+			b := &slab[i]
+			s.e.exportDetails(&b.d, it.c, it.dir, en.keys, &b.st, &b.udp)
+			out[i] = &b.d
 			en.items[en.pos+i] = saItem{}
 		}
+		s.e.saPages.handOut(out, slab, en.keys)
 		en.pos += k
 		return nil
 	})

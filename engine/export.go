@@ -15,6 +15,13 @@ type exportBlock struct {
 	outUDP  wfp.IPsecV4UDPEncapsulation0
 }
 
+// detailsBlock is everything one SA of an SA enumeration points to.
+type detailsBlock struct {
+	d   wfp.IPsecSADetails1
+	st  exportStorage
+	udp wfp.IPsecV4UDPEncapsulation0
+}
+
 // export converts the engine's version of a context into the caller's
 // structure. Key material is copied only when keys is true. The
 // TransportFilter members point to the filter's shared read-only copy (see

@@ -14,7 +14,7 @@ import (
 // keyedSlab returns a slab of n blocks whose contexts hold an inbound SA
 // with a key, UDP encapsulation and tunnel information, and the page of
 // them.
-func keyedSlab(pp *pagePool, n int) ([]exportBlock, []*wfp.IPsecSAContext1, []wfp.Key) {
+func keyedSlab(pp *ctxPages, n int) ([]exportBlock, []*wfp.IPsecSAContext1, []wfp.Key) {
 	slab := pp.slab(n)
 	page := make([]*wfp.IPsecSAContext1, n)
 	var ks []wfp.Key
@@ -47,7 +47,7 @@ func allZero(t *testing.T, ks []wfp.Key) {
 }
 
 func TestPagePoolGive(t *testing.T) {
-	pp := &pagePool{}
+	pp := newCtxPages()
 	slab, page, ks := keyedSlab(pp, 3)
 	pp.handOut(page, slab, true)
 	// The caller put a context of its own in the page: freed too.
@@ -87,7 +87,7 @@ func TestPagePoolGive(t *testing.T) {
 }
 
 func TestPagePoolReuses(t *testing.T) {
-	pp := &pagePool{}
+	pp := newCtxPages()
 	// sync.Pool may drop what it is given (under the race detector it
 	// does so on purpose), so reuse is required once in many rounds.
 	for range 50 {
@@ -107,7 +107,7 @@ func TestPagePoolReuses(t *testing.T) {
 }
 
 func TestPagePoolForgetsDroppedPages(t *testing.T) {
-	pp := &pagePool{}
+	pp := newCtxPages()
 	func() {
 		slab, page, _ := keyedSlab(pp, 2)
 		pp.handOut(page, slab, true)
@@ -129,7 +129,7 @@ func TestPagePoolForgetsDroppedPages(t *testing.T) {
 }
 
 func TestPagePoolKeepsLargeSlabsOut(t *testing.T) {
-	pp := &pagePool{}
+	pp := newCtxPages()
 	slab := pp.slab(maxPooledSlab + 1)
 	page := make([]*wfp.IPsecSAContext1, len(slab))
 	for i := range slab {
