@@ -71,7 +71,7 @@ type saTable struct {
 
 type saShard struct {
 	mu sync.RWMutex // guards m
-	m  map[uint64]*saCtx
+	m  ctxSlots
 
 	// Counters of this shard's contexts; the engine's are the sums.
 	count   atomic.Int64  // contexts
@@ -92,18 +92,14 @@ func (t *saTable) sum(f func(sh *saShard) int64) int64 {
 
 func (t *saTable) len() int64 { return t.sum(func(sh *saShard) int64 { return sh.count.Load() }) }
 
-func (t *saTable) init() {
-	for i := range t.shards {
-		t.shards[i].m = make(map[uint64]*saCtx)
-	}
-}
+func (t *saTable) init() {}
 
 func (t *saTable) shard(id uint64) *saShard { return &t.shards[id%numShards] }
 
 func (t *saTable) get(id uint64) *saCtx {
 	sh := t.shard(id)
 	sh.mu.RLock()
-	c := sh.m[id]
+	c := sh.m.get(id)
 	sh.mu.RUnlock()
 	return c
 }
@@ -114,12 +110,114 @@ func (t *saTable) snapshot() []*saCtx {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.RLock()
-		for _, c := range sh.m {
-			out = append(out, c)
-		}
+		sh.m.each(func(_ uint64, c *saCtx) { out = append(out, c) })
 		sh.mu.RUnlock()
 	}
 	return out
+}
+
+// ctxSlots holds one shard's contexts by id. Ids are handed out in
+// sequence and a context lives for its SAs' lifetime, so the live ids of a
+// shard are mostly a dense run: a paged array finds each at a fixed place,
+// with no hashing, next to the contexts created just before it (a map put
+// each of a million contexts at a random place, one cache miss per call).
+// Pages that empty are dropped, and the run of pages is trimmed at both
+// ends, so ids long gone cost nothing; ids far apart cost a page pointer
+// per ctxPageSlots of the shard's ids between them.
+type ctxSlots struct {
+	base  uint64     // the page number of pages[0]
+	pages []*ctxPage // nil: no context in that page
+}
+
+const ctxPageSlots = 64
+
+type ctxPage struct {
+	n     int // contexts in slots
+	slots [ctxPageSlots]*saCtx
+}
+
+// where returns the page number and slot of id in its shard.
+func (*ctxSlots) where(id uint64) (page uint64, slot int) {
+	local := id / numShards
+	return local / ctxPageSlots, int(local % ctxPageSlots)
+}
+
+func (m *ctxSlots) get(id uint64) *saCtx {
+	p, i := m.where(id)
+	if p < m.base || p-m.base >= uint64(len(m.pages)) {
+		return nil
+	}
+	if pg := m.pages[p-m.base]; pg != nil {
+		return pg.slots[i]
+	}
+	return nil
+}
+
+// set stores c (not nil) as id's context.
+func (m *ctxSlots) set(id uint64, c *saCtx) {
+	p, i := m.where(id)
+	switch {
+	case len(m.pages) == 0:
+		m.base = p
+		m.pages = append(m.pages, nil)
+	case p < m.base: // an id below the run (a restore, an undone delete)
+		grown := make([]*ctxPage, uint64(len(m.pages))+m.base-p)
+		copy(grown[m.base-p:], m.pages)
+		m.pages, m.base = grown, p
+	}
+	for p-m.base >= uint64(len(m.pages)) {
+		m.pages = append(m.pages, nil)
+	}
+	pg := m.pages[p-m.base]
+	if pg == nil {
+		pg = new(ctxPage)
+		m.pages[p-m.base] = pg
+	}
+	if pg.slots[i] == nil {
+		pg.n++
+	}
+	pg.slots[i] = c
+}
+
+// del removes id's context, if any.
+func (m *ctxSlots) del(id uint64) {
+	p, i := m.where(id)
+	if p < m.base || p-m.base >= uint64(len(m.pages)) {
+		return
+	}
+	pg := m.pages[p-m.base]
+	if pg == nil || pg.slots[i] == nil {
+		return
+	}
+	pg.slots[i] = nil
+	if pg.n--; pg.n > 0 {
+		return
+	}
+	m.pages[p-m.base] = nil
+	for len(m.pages) > 0 && m.pages[0] == nil {
+		m.pages = m.pages[1:]
+		m.base++
+	}
+	for len(m.pages) > 0 && m.pages[len(m.pages)-1] == nil {
+		m.pages = m.pages[:len(m.pages)-1]
+	}
+	if len(m.pages) == 0 {
+		m.pages, m.base = nil, 0
+	}
+}
+
+// each calls fn for every context, in increasing id order within the shard.
+func (m *ctxSlots) each(fn func(id uint64, c *saCtx)) {
+	for _, pg := range m.pages {
+		if pg == nil {
+			continue
+		}
+		for _, c := range pg.slots {
+			if c != nil {
+				fn(c.id, c)
+			}
+		}
+	}
 }
 
 // spiTable maps inbound SPIs in use to the id of the context holding them.

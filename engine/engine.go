@@ -268,11 +268,11 @@ func txnWait(ms uint32) time.Duration {
 func (e *Engine) putCtxRaw(id uint64, c *saCtx) *saCtx {
 	sh := e.ctxs.shard(id)
 	sh.mu.Lock()
-	prev := sh.m[id]
+	prev := sh.m.get(id)
 	if c == nil {
-		delete(sh.m, id)
+		sh.m.del(id)
 	} else {
-		sh.m[id] = c
+		sh.m.set(id, c)
 	}
 	sh.mu.Unlock()
 	switch {

@@ -68,9 +68,7 @@ func (e *Engine) snapshotCtxs() []*saCtx {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.RLock()
-		for id, c := range sh.m {
-			pairs = append(pairs, pair{id, c})
-		}
+		sh.m.each(func(id uint64, c *saCtx) { pairs = append(pairs, pair{id, c}) })
 		sh.mu.RUnlock()
 	}
 	if len(pairs) == 0 {

@@ -15,7 +15,7 @@ func (tx *txn) modifyCtx(id uint64, fn func(c *saCtx) (*saCtx, error)) error {
 	e := tx.e
 	sh := e.ctxs.shard(id)
 	sh.mu.Lock()
-	c := sh.m[id]
+	c := sh.m.get(id)
 	if c == nil {
 		sh.mu.Unlock()
 		return wfp.Errorf(wfp.ErrNotFound, "SA context %d does not exist", id)
@@ -29,10 +29,10 @@ func (tx *txn) modifyCtx(id uint64, fn func(c *saCtx) (*saCtx, error)) error {
 		return err
 	}
 	if next == nil {
-		delete(sh.m, id)
+		sh.m.del(id)
 		sh.count.Add(-1)
 	} else {
-		sh.m[id] = next
+		sh.m.set(id, next)
 	}
 	sh.mu.Unlock()
 	tx.undo = append(tx.undo, undoEntry{kind: undoCtx, id: id, ctx: c})
@@ -107,7 +107,7 @@ func (s *session) IPsecSaContextCreate1(t *wfp.IPsecTraffic1, vif *wfp.IPsecVirt
 		}
 		sh := e.ctxs.shard(c.id)
 		sh.mu.Lock()
-		sh.m[c.id] = c
+		sh.m.set(c.id, c)
 		tx.event(wfp.SAContextEventAdd, c)
 		sh.count.Add(1)
 		sh.mu.Unlock()

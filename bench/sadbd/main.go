@@ -8,7 +8,8 @@
 //     same number of goroutines, no RPC, no store) and the ratio;
 //   - restart: the time from starting sadbd on a store of -contexts SA
 //     contexts to the first successful FwpmEngineOpen0, and the daemon's
-//     memory (RSS from /proc, Go heap from its Prometheus endpoint).
+//     memory (RSS from /proc, Go heap from its Prometheus endpoint); after
+//     the last restart, a full enumeration of them over RPC.
 //
 // Each figure is printed with the load average before and after it, since
 // other work on the machine moves the figures. The store's fsync latency is
@@ -577,6 +578,12 @@ func (b *bench) restart() error {
 		b.printf("restart    round %d: serving %v after start (store opened in %s, engine loaded in %s); %d SA contexts; RSS %s (peak %s; anonymous %s, file-backed %s: the store's map), Go heap in use %s, heap objects %s [load %s -> %s]\n",
 			i+1, d.Round(time.Millisecond), logged["store opened"], logged["engine ready"], int64(sumPrefix(m, "sadb_sa_contexts{")),
 			mib(rss), mib(peak), mib(anon), mib(file), mib(int64(m["go_memstats_heap_inuse_bytes"])), mib(int64(m["go_memstats_heap_alloc_bytes"])), load, loadavg())
+		if i == b.o.rounds-1 {
+			if err := b.enumerate(p, metrics); err != nil {
+				p.Kill()
+				return err
+			}
+		}
 		if code, err := p.Term(60 * time.Second); err != nil || code != 0 {
 			return fmt.Errorf("sadbd exited with %d, %v:\n%s", code, err, p.Log())
 		}
@@ -584,6 +591,48 @@ func (b *bench) restart() error {
 	slices.Sort(took)
 	b.printf("restart    median %v, min %v, max %v over %d rounds\n", took[len(took)/2].Round(time.Millisecond),
 		took[0].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond), len(took))
+	return nil
+}
+
+// enumerate times a full SA-context enumeration over RPC (what sadb ctx
+// list does), 1,000 a page, each page freed as a WFP caller does, and shows
+// sadbd's memory after it.
+func (b *bench) enumerate(p *daemontest.Proc, metrics string) error {
+	api, err := client.Open(context.Background(), p.Target(), nil)
+	if err != nil {
+		return err
+	}
+	defer api.FwpmEngineClose0()
+	load := loadavg()
+	start := time.Now()
+	h, err := api.IPsecSaContextCreateEnumHandle0(nil)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for {
+		page, err := api.IPsecSaContextEnum1(h, 1000)
+		if err != nil {
+			return err
+		}
+		k := len(page)
+		n += k
+		api.FwpmFreeMemory0(&page)
+		if k < 1000 {
+			break
+		}
+	}
+	took := time.Since(start)
+	if err := api.IPsecSaContextDestroyEnumHandle0(h); err != nil {
+		return err
+	}
+	m, err := scrape(metrics)
+	if err != nil {
+		return err
+	}
+	rss, peak, _ := p.Memory()
+	b.printf("enumerate  %d SA contexts over RPC in %v (%.0f per second); then sadbd RSS %s (peak %s), Go heap in use %s [load %s -> %s]\n",
+		n, took.Round(time.Millisecond), float64(n)/took.Seconds(), mib(rss), mib(peak), mib(int64(m["go_memstats_heap_inuse_bytes"])), load, loadavg())
 	return nil
 }
 

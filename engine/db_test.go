@@ -1,0 +1,72 @@
+package engine
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// TestCtxSlots drives a shard's slot table with random stores and removals
+// against a map: dense runs, ids far apart, ids below the run (a restore
+// in any order), removals emptying pages at both ends and in the middle.
+func TestCtxSlots(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for round := range 50 {
+		var m ctxSlots
+		model := map[uint64]*saCtx{}
+		// Ids of one shard, from a few clusters.
+		var pool []uint64
+		for range 1 + r.IntN(4) {
+			start := uint64(r.IntN(1 << 20))
+			for j := range 1 + r.IntN(300) {
+				pool = append(pool, (start+uint64(j))*numShards+7)
+			}
+		}
+		for op := range 3000 {
+			id := pool[r.IntN(len(pool))]
+			if r.IntN(3) == 0 {
+				m.del(id)
+				delete(model, id)
+			} else {
+				c := &saCtx{id: id}
+				m.set(id, c)
+				model[id] = c
+			}
+			if op%97 == 0 || op == 2999 {
+				var got []uint64
+				m.each(func(id uint64, c *saCtx) {
+					if model[id] != c {
+						t.Fatalf("round %d: each gave %d, not the stored context", round, id)
+					}
+					got = append(got, id)
+				})
+				if len(got) != len(model) || !slices.IsSorted(got) {
+					t.Fatalf("round %d: each gave %d ids (sorted %v), want %d", round, len(got), slices.IsSorted(got), len(model))
+				}
+				for _, id := range pool {
+					if m.get(id) != model[id] {
+						t.Fatalf("round %d: get(%d) is wrong", round, id)
+					}
+				}
+				if len(model) == 0 && (m.pages != nil || m.base != 0) {
+					t.Fatalf("round %d: empty table keeps %d pages", round, len(m.pages))
+				}
+				for _, pg := range m.pages {
+					if pg != nil && pg.n == 0 {
+						t.Fatalf("round %d: an empty page is kept", round)
+					}
+				}
+				if len(m.pages) > 0 && (m.pages[0] == nil || m.pages[len(m.pages)-1] == nil) {
+					t.Fatalf("round %d: the run of pages is not trimmed", round)
+				}
+			}
+		}
+		// Ids never stored, far below and above.
+		for _, id := range []uint64{7, 1<<40*numShards + 7} {
+			if m.get(id) != nil {
+				t.Fatalf("get(%d) found a context", id)
+			}
+			m.del(id)
+		}
+	}
+}
