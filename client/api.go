@@ -256,12 +256,9 @@ func (s *session) IPsecSaContextEnum1(h wfp.EnumHandle, n uint32) ([]*wfp.IPsecS
 		if err != nil {
 			return nil, err
 		}
-		ms := r.GetSaContexts().GetSaContexts()
-		out := make([]*wfp.IPsecSAContext1, len(ms))
-		for i, m := range ms {
-			if out[i], err = wire.ContextFromPB(m); err != nil || out[i] == nil {
-				return nil, badReply("SA context", err)
-			}
+		out, err := wire.ContextsFromPB(r.GetSaContexts())
+		if err != nil {
+			return nil, badReply("SA context page", err)
 		}
 		return out, nil
 	})
@@ -296,12 +293,9 @@ func (s *session) IPsecSaEnum1(h wfp.EnumHandle, n uint32) ([]*wfp.IPsecSADetail
 		if err != nil {
 			return nil, err
 		}
-		ms := r.GetSaDetails().GetDetails()
-		out := make([]*wfp.IPsecSADetails1, len(ms))
-		for i, m := range ms {
-			if out[i], err = wire.DetailsFromPB(m); err != nil || out[i] == nil {
-				return nil, badReply("SA details", err)
-			}
+		out, err := wire.DetailsListFromPB(r.GetSaDetails())
+		if err != nil {
+			return nil, badReply("SA details page", err)
 		}
 		return out, nil
 	})

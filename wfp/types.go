@@ -532,9 +532,9 @@ type IPsecSADetails1 struct {
 	Traffic          IPsecTraffic1
 	SABundle         IPsecSABundle1
 	UDPEncapsulation *IPsecV4UDPEncapsulation0
-	// TransportFilter is the filter the traffic refers to. The in-process
-	// engine shares one read-only copy of it among all results: do not
-	// modify it (Clone it first).
+	// TransportFilter is the filter the traffic refers to. It is shared
+	// read-only among results (the in-process engine's results, the
+	// details of one page over RPC): do not modify it (Clone it first).
 	TransportFilter     *FwpmFilter0
 	VirtualIfTunnelInfo *IPsecVirtualIfTunnelInfo0
 

@@ -156,10 +156,7 @@ func (rs *rpcSession) call(api wfp.API, c *pb.Call, r *pb.Reply, after *func()) 
 		return "IPsecSaContextCreateEnumHandle0", err
 	case *pb.Call_SaContextEnum:
 		scs, err := api.IPsecSaContextEnum1(wfp.EnumHandle(op.SaContextEnum.GetHandle()), min(op.SaContextEnum.GetNumEntriesRequested(), MaxPage))
-		out := &pb.SAContexts{SaContexts: make([]*pb.SAContext, len(scs))}
-		for i, sc := range scs {
-			out.SaContexts[i] = wire.ContextPB(sc)
-		}
+		out := wire.ContextsPB(scs)
 		api.FwpmFreeMemory0(&scs) // the reply holds copies; the engine reuses the page
 		r.Result = &pb.Reply_SaContexts{SaContexts: out}
 		return "IPsecSaContextEnum1", err
@@ -196,10 +193,7 @@ func (rs *rpcSession) call(api wfp.API, c *pb.Call, r *pb.Reply, after *func()) 
 		return "IPsecSaCreateEnumHandle0", err
 	case *pb.Call_SaEnum:
 		ds, err := api.IPsecSaEnum1(wfp.EnumHandle(op.SaEnum.GetHandle()), min(op.SaEnum.GetNumEntriesRequested(), MaxPage))
-		out := &pb.SADetailsList{Details: make([]*pb.SADetails, len(ds))}
-		for i, d := range ds {
-			out.Details[i] = wire.DetailsPB(d)
-		}
+		out := wire.DetailsListPB(ds)
 		api.FwpmFreeMemory0(&ds)
 		r.Result = &pb.Reply_SaDetails{SaDetails: out}
 		return "IPsecSaEnum1", err

@@ -799,20 +799,33 @@ func BundleFromPB(m *pb.Bundle) (*wfp.IPsecSABundle1, error) {
 
 // Details and contexts
 
-func DetailsPB(d *wfp.IPsecSADetails1) *pb.SADetails {
+func DetailsPB(d *wfp.IPsecSADetails1) *pb.SADetails { return detailsPB(d, nil) }
+
+// detailsPB encodes d, its transport filter inline or, given refs, as a
+// reference into the page's filters.
+func detailsPB(d *wfp.IPsecSADetails1, refs *filterRefs) *pb.SADetails {
 	if d == nil {
 		return nil
 	}
 	m := &pb.SADetails{IpVersion: uint32(d.IPVersion), SaDirection: uint32(d.SADirection), Traffic: TrafficPB(&d.Traffic),
-		SaBundle: BundlePB(&d.SABundle), UdpEncapsulation: UDPPB(d.UDPEncapsulation), TransportFilter: FilterPB(d.TransportFilter),
+		SaBundle: BundlePB(&d.SABundle), UdpEncapsulation: UDPPB(d.UDPEncapsulation),
 		VirtualIfTunnelInfo: VIFPB(d.VirtualIfTunnelInfo)}
+	if refs != nil {
+		m.TransportFilterRef = refs.ref(d.TransportFilter)
+	} else {
+		m.TransportFilter = FilterPB(d.TransportFilter)
+	}
 	if c := d.Counters; c != nil {
 		m.Counters = &pb.Counters{Bytes: c.Bytes, Packets: c.Packets, ReplayDrops: c.ReplayDrops, IcvFailures: c.ICVFailures, OtherDrops: c.OtherDrops, LastUseUnixSec: c.LastUseUnixSec}
 	}
 	return m
 }
 
-func DetailsFromPB(m *pb.SADetails) (*wfp.IPsecSADetails1, error) {
+func DetailsFromPB(m *pb.SADetails) (*wfp.IPsecSADetails1, error) { return detailsFromPB(m, nil) }
+
+// detailsFromPB decodes m; a transport filter reference points into
+// filters, the page's decoded filters, which the results share.
+func detailsFromPB(m *pb.SADetails, filters []*wfp.FwpmFilter0) (*wfp.IPsecSADetails1, error) {
 	if m == nil {
 		return nil, nil
 	}
@@ -831,8 +844,17 @@ func DetailsFromPB(m *pb.SADetails) (*wfp.IPsecSADetails1, error) {
 	if d.UDPEncapsulation, err = UDPFromPB(m.UdpEncapsulation); err != nil {
 		return nil, err
 	}
-	if d.TransportFilter, err = FilterFromPB(m.TransportFilter); err != nil {
-		return nil, err
+	switch ref := m.TransportFilterRef; {
+	case ref == 0:
+		if d.TransportFilter, err = FilterFromPB(m.TransportFilter); err != nil {
+			return nil, err
+		}
+	case m.TransportFilter != nil:
+		return nil, fmt.Errorf("transport filter given both inline and as reference %d", ref)
+	case uint64(ref) > uint64(len(filters)):
+		return nil, fmt.Errorf("transport filter reference %d, the page has %d filters", ref, len(filters))
+	default:
+		d.TransportFilter = filters[ref-1]
 	}
 	if c := m.Counters; c != nil {
 		d.Counters = &wfp.SACounters{Bytes: c.Bytes, Packets: c.Packets, ReplayDrops: c.ReplayDrops, ICVFailures: c.IcvFailures, OtherDrops: c.OtherDrops, LastUseUnixSec: c.LastUseUnixSec}
@@ -840,15 +862,19 @@ func DetailsFromPB(m *pb.SADetails) (*wfp.IPsecSADetails1, error) {
 	return d, nil
 }
 
-func ContextPB(c *wfp.IPsecSAContext1) *pb.SAContext {
+func ContextPB(c *wfp.IPsecSAContext1) *pb.SAContext { return contextPB(c, nil) }
+
+func contextPB(c *wfp.IPsecSAContext1, refs *filterRefs) *pb.SAContext {
 	if c == nil {
 		return nil
 	}
-	return &pb.SAContext{SaContextId: c.SAContextID, InboundSa: DetailsPB(c.InboundSA), OutboundSa: DetailsPB(c.OutboundSA),
+	return &pb.SAContext{SaContextId: c.SAContextID, InboundSa: detailsPB(c.InboundSA, refs), OutboundSa: detailsPB(c.OutboundSA, refs),
 		State: uint32(c.State), Traffic: TrafficPB(&c.Traffic), InboundSpi: c.InboundSPI}
 }
 
-func ContextFromPB(m *pb.SAContext) (*wfp.IPsecSAContext1, error) {
+func ContextFromPB(m *pb.SAContext) (*wfp.IPsecSAContext1, error) { return contextFromPB(m, nil) }
+
+func contextFromPB(m *pb.SAContext, filters []*wfp.FwpmFilter0) (*wfp.IPsecSAContext1, error) {
 	if m == nil {
 		return nil, nil
 	}
@@ -857,16 +883,121 @@ func ContextFromPB(m *pb.SAContext) (*wfp.IPsecSAContext1, error) {
 		return nil, err
 	}
 	c := &wfp.IPsecSAContext1{SAContextID: m.SaContextId, State: wfp.SAContextState(st), InboundSPI: m.InboundSpi}
-	if c.InboundSA, err = DetailsFromPB(m.InboundSa); err != nil {
+	if c.InboundSA, err = detailsFromPB(m.InboundSa, filters); err != nil {
 		return nil, err
 	}
-	if c.OutboundSA, err = DetailsFromPB(m.OutboundSa); err != nil {
+	if c.OutboundSA, err = detailsFromPB(m.OutboundSa, filters); err != nil {
 		return nil, err
 	}
 	if c.Traffic, err = TrafficFromPB(m.Traffic); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// Pages: every transport filter once per page. A filter is about 1.4 KB
+// on the wire, more than the rest of an SA's details, and every context
+// of a keying daemon refers to one of a few (or to its peer's pair twice).
+
+// filterRefs numbers the distinct transport filters of a page. The engine
+// gives every result the same copy of a filter, so the pointer is the key.
+type filterRefs struct {
+	idx  map[*wfp.FwpmFilter0]uint32
+	list []*pb.Filter
+}
+
+func (r *filterRefs) ref(f *wfp.FwpmFilter0) uint32 {
+	if f == nil {
+		return 0
+	}
+	if k, ok := r.idx[f]; ok {
+		return k
+	}
+	if r.idx == nil {
+		r.idx = make(map[*wfp.FwpmFilter0]uint32)
+	}
+	r.list = append(r.list, FilterPB(f))
+	k := uint32(len(r.list))
+	r.idx[f] = k
+	return k
+}
+
+// pageFilters decodes a page's filters.
+func pageFilters(ms []*pb.Filter) ([]*wfp.FwpmFilter0, error) {
+	fs := make([]*wfp.FwpmFilter0, len(ms))
+	for i, m := range ms {
+		f, err := FilterFromPB(m)
+		if err != nil {
+			return nil, fmt.Errorf("filter %d of the page: %w", i, err)
+		}
+		if f == nil {
+			return nil, fmt.Errorf("filter %d of the page is empty", i)
+		}
+		fs[i] = f
+	}
+	return fs, nil
+}
+
+// ContextsPB encodes a page of an SA-context enumeration.
+func ContextsPB(scs []*wfp.IPsecSAContext1) *pb.SAContexts {
+	var refs filterRefs
+	m := &pb.SAContexts{SaContexts: make([]*pb.SAContext, len(scs))}
+	for i, c := range scs {
+		m.SaContexts[i] = contextPB(c, &refs)
+	}
+	m.Filters = refs.list
+	return m
+}
+
+// ContextsFromPB decodes a page of an SA-context enumeration. The details
+// that refer to one filter share one decoded copy of it, as in-process
+// results do.
+func ContextsFromPB(m *pb.SAContexts) ([]*wfp.IPsecSAContext1, error) {
+	fs, err := pageFilters(m.GetFilters())
+	if err != nil {
+		return nil, err
+	}
+	ms := m.GetSaContexts()
+	out := make([]*wfp.IPsecSAContext1, len(ms))
+	for i, cm := range ms {
+		if out[i], err = contextFromPB(cm, fs); err != nil {
+			return nil, fmt.Errorf("SA context %d of the page: %w", i, err)
+		}
+		if out[i] == nil {
+			return nil, fmt.Errorf("SA context %d of the page is empty", i)
+		}
+	}
+	return out, nil
+}
+
+// DetailsListPB encodes a page of an SA enumeration.
+func DetailsListPB(ds []*wfp.IPsecSADetails1) *pb.SADetailsList {
+	var refs filterRefs
+	m := &pb.SADetailsList{Details: make([]*pb.SADetails, len(ds))}
+	for i, d := range ds {
+		m.Details[i] = detailsPB(d, &refs)
+	}
+	m.Filters = refs.list
+	return m
+}
+
+// DetailsListFromPB decodes a page of an SA enumeration (see ContextsFromPB).
+func DetailsListFromPB(m *pb.SADetailsList) ([]*wfp.IPsecSADetails1, error) {
+	fs, err := pageFilters(m.GetFilters())
+	if err != nil {
+		return nil, err
+	}
+	ms := m.GetDetails()
+	out := make([]*wfp.IPsecSADetails1, len(ms))
+	for i, dm := range ms {
+		if out[i], err = detailsFromPB(dm, fs); err != nil {
+			return nil, fmt.Errorf("SA details %d of the page: %w", i, err)
+		}
+		if out[i] == nil {
+			return nil, fmt.Errorf("SA details %d of the page are empty", i)
+		}
+	}
+	return out, nil
 }
 
 // Templates and subscriptions

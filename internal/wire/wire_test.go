@@ -66,6 +66,66 @@ func TestRoundTrip(t *testing.T) {
 	}
 	gotC, err = ContextFromPB(&m)
 	check(t, "context after marshal", sc, gotC, err)
+
+	// Pages: each filter once, shared again when decoded.
+	other := f.Clone()
+	other.FilterID = 12
+	sc2 := sc.Clone()
+	sc2.SAContextID = 4
+	sc2.InboundSA.TransportFilter = f
+	sc2.OutboundSA = sc2.InboundSA.Clone()
+	sc2.OutboundSA.TransportFilter = other
+	page := []*wfp.IPsecSAContext1{sc, sc2, {SAContextID: 5}}
+	pm := ContextsPB(page)
+	if len(pm.Filters) != 2 {
+		t.Fatalf("a page with 2 distinct filters carries %d", len(pm.Filters))
+	}
+	raw, err = proto.Marshal(pm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pm2 pb.SAContexts
+	if err := proto.Unmarshal(raw, &pm2); err != nil {
+		t.Fatal(err)
+	}
+	gotPage, err := ContextsFromPB(&pm2)
+	check(t, "context page", page, gotPage, err)
+	if gotPage[0].InboundSA.TransportFilter != gotPage[1].InboundSA.TransportFilter {
+		t.Errorf("the details of one filter do not share its decoded copy")
+	}
+	ds := []*wfp.IPsecSADetails1{sc.InboundSA, sc2.InboundSA, sc2.OutboundSA}
+	dm := DetailsListPB(ds)
+	if len(dm.Filters) != 2 {
+		t.Fatalf("an SA page with 2 distinct filters carries %d", len(dm.Filters))
+	}
+	gotDs, err := DetailsListFromPB(dm)
+	check(t, "SA page", ds, gotDs, err)
+}
+
+// A page whose references do not hold is refused, not half decoded.
+func TestBadPages(t *testing.T) {
+	d := func(ref uint32, inline *pb.Filter) *pb.SAContext {
+		return &pb.SAContext{SaContextId: 1, InboundSa: &pb.SADetails{TransportFilterRef: ref, TransportFilter: inline}}
+	}
+	f := FilterPB(&wfp.FwpmFilter0{FilterID: 1})
+	for name, m := range map[string]*pb.SAContexts{
+		"reference past the filters": {SaContexts: []*pb.SAContext{d(2, nil)}, Filters: []*pb.Filter{f}},
+		"reference without filters":  {SaContexts: []*pb.SAContext{d(1, nil)}},
+		"inline and reference":        {SaContexts: []*pb.SAContext{d(1, f)}, Filters: []*pb.Filter{f}},
+		"empty filter":                {SaContexts: []*pb.SAContext{d(1, nil)}, Filters: []*pb.Filter{nil}},
+		"empty context":               {SaContexts: []*pb.SAContext{nil}},
+	} {
+		if got, err := ContextsFromPB(m); err == nil {
+			t.Errorf("%s: decoded %v", name, got)
+		}
+		dl := &pb.SADetailsList{Filters: m.Filters}
+		for _, c := range m.SaContexts {
+			dl.Details = append(dl.Details, c.GetInboundSa())
+		}
+		if got, err := DetailsListFromPB(dl); err == nil {
+			t.Errorf("%s (SA page): decoded %v", name, got)
+		}
+	}
 }
 
 func check[T any](t *testing.T, what string, want, got T, err error) {

@@ -3675,8 +3675,12 @@ type SADetails struct {
 	TransportFilter     *Filter                `protobuf:"bytes,6,opt,name=transport_filter,json=transportFilter,proto3" json:"transport_filter,omitempty"`
 	VirtualIfTunnelInfo *VirtualIfTunnelInfo   `protobuf:"bytes,7,opt,name=virtual_if_tunnel_info,json=virtualIfTunnelInfo,proto3" json:"virtual_if_tunnel_info,omitempty"`
 	Counters            *Counters              `protobuf:"bytes,8,opt,name=counters,proto3" json:"counters,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// In a page (SAContexts, SADetailsList), the transport filter is given
+	// once per page: transport_filter_ref is its index in the page's filters
+	// plus one, and transport_filter is unset. 0: transport_filter says.
+	TransportFilterRef uint32 `protobuf:"varint,9,opt,name=transport_filter_ref,json=transportFilterRef,proto3" json:"transport_filter_ref,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *SADetails) Reset() {
@@ -3765,6 +3769,13 @@ func (x *SADetails) GetCounters() *Counters {
 	return nil
 }
 
+func (x *SADetails) GetTransportFilterRef() uint32 {
+	if x != nil {
+		return x.TransportFilterRef
+	}
+	return 0
+}
+
 type SAContext struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	SaContextId   uint64                 `protobuf:"varint,1,opt,name=sa_context_id,json=saContextId,proto3" json:"sa_context_id,omitempty"`
@@ -3849,9 +3860,12 @@ func (x *SAContext) GetInboundSpi() uint32 {
 	return 0
 }
 
+// A page of an enumeration. filters holds each transport filter its
+// details refer to once (see SADetails.transport_filter_ref).
 type SAContexts struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	SaContexts    []*SAContext           `protobuf:"bytes,1,rep,name=sa_contexts,json=saContexts,proto3" json:"sa_contexts,omitempty"`
+	Filters       []*Filter              `protobuf:"bytes,2,rep,name=filters,proto3" json:"filters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3893,9 +3907,17 @@ func (x *SAContexts) GetSaContexts() []*SAContext {
 	return nil
 }
 
+func (x *SAContexts) GetFilters() []*Filter {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
+}
+
 type SADetailsList struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Details       []*SADetails           `protobuf:"bytes,1,rep,name=details,proto3" json:"details,omitempty"`
+	Filters       []*Filter              `protobuf:"bytes,2,rep,name=filters,proto3" json:"filters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3933,6 +3955,13 @@ func (*SADetailsList) Descriptor() ([]byte, []int) {
 func (x *SADetailsList) GetDetails() []*SADetails {
 	if x != nil {
 		return x.Details
+	}
+	return nil
+}
+
+func (x *SADetailsList) GetFilters() []*Filter {
+	if x != nil {
+		return x.Filters
 	}
 	return nil
 }
@@ -5233,7 +5262,7 @@ const file_sadb_proto_rawDesc = "" +
 	"\ficv_failures\x18\x04 \x01(\x04R\vicvFailures\x12\x1f\n" +
 	"\vother_drops\x18\x05 \x01(\x04R\n" +
 	"otherDrops\x12)\n" +
-	"\x11last_use_unix_sec\x18\x06 \x01(\x03R\x0elastUseUnixSec\"\xad\x03\n" +
+	"\x11last_use_unix_sec\x18\x06 \x01(\x03R\x0elastUseUnixSec\"\xdf\x03\n" +
 	"\tSADetails\x12\x1d\n" +
 	"\n" +
 	"ip_version\x18\x01 \x01(\rR\tipVersion\x12!\n" +
@@ -5243,7 +5272,8 @@ const file_sadb_proto_rawDesc = "" +
 	"\x11udp_encapsulation\x18\x05 \x01(\v2\x19.sadb.v1.UDPEncapsulationR\x10udpEncapsulation\x12:\n" +
 	"\x10transport_filter\x18\x06 \x01(\v2\x0f.sadb.v1.FilterR\x0ftransportFilter\x12Q\n" +
 	"\x16virtual_if_tunnel_info\x18\a \x01(\v2\x1c.sadb.v1.VirtualIfTunnelInfoR\x13virtualIfTunnelInfo\x12-\n" +
-	"\bcounters\x18\b \x01(\v2\x11.sadb.v1.CountersR\bcounters\"\xfa\x01\n" +
+	"\bcounters\x18\b \x01(\v2\x11.sadb.v1.CountersR\bcounters\x120\n" +
+	"\x14transport_filter_ref\x18\t \x01(\rR\x12transportFilterRef\"\xfa\x01\n" +
 	"\tSAContext\x12\"\n" +
 	"\rsa_context_id\x18\x01 \x01(\x04R\vsaContextId\x121\n" +
 	"\n" +
@@ -5253,13 +5283,15 @@ const file_sadb_proto_rawDesc = "" +
 	"\x05state\x18\x04 \x01(\rR\x05state\x12*\n" +
 	"\atraffic\x18\x05 \x01(\v2\x10.sadb.v1.TrafficR\atraffic\x12\x1f\n" +
 	"\vinbound_spi\x18\x06 \x01(\rR\n" +
-	"inboundSpi\"A\n" +
+	"inboundSpi\"l\n" +
 	"\n" +
 	"SAContexts\x123\n" +
 	"\vsa_contexts\x18\x01 \x03(\v2\x12.sadb.v1.SAContextR\n" +
-	"saContexts\"=\n" +
+	"saContexts\x12)\n" +
+	"\afilters\x18\x02 \x03(\v2\x0f.sadb.v1.FilterR\afilters\"h\n" +
 	"\rSADetailsList\x12,\n" +
-	"\adetails\x18\x01 \x03(\v2\x12.sadb.v1.SADetailsR\adetails\"\xa1\x01\n" +
+	"\adetails\x18\x01 \x03(\v2\x12.sadb.v1.SADetailsR\adetails\x12)\n" +
+	"\afilters\x18\x02 \x03(\v2\x0f.sadb.v1.FilterR\afilters\"\xa1\x01\n" +
 	"\x0fSAContextCreate\x12;\n" +
 	"\x10outbound_traffic\x18\x01 \x01(\v2\x10.sadb.v1.TrafficR\x0foutboundTraffic\x12Q\n" +
 	"\x16virtual_if_tunnel_info\x18\x02 \x01(\v2\x1c.sadb.v1.VirtualIfTunnelInfoR\x13virtualIfTunnelInfo\"N\n" +
@@ -5517,29 +5549,31 @@ var file_sadb_proto_depIdxs = []int32{
 	41,  // 96: sadb.v1.SAContext.outbound_sa:type_name -> sadb.v1.SADetails
 	28,  // 97: sadb.v1.SAContext.traffic:type_name -> sadb.v1.Traffic
 	42,  // 98: sadb.v1.SAContexts.sa_contexts:type_name -> sadb.v1.SAContext
-	41,  // 99: sadb.v1.SADetailsList.details:type_name -> sadb.v1.SADetails
-	28,  // 100: sadb.v1.SAContextCreate.outbound_traffic:type_name -> sadb.v1.Traffic
-	30,  // 101: sadb.v1.SAContextCreate.virtual_if_tunnel_info:type_name -> sadb.v1.VirtualIfTunnelInfo
-	31,  // 102: sadb.v1.SAContextGetSpi.get_spi:type_name -> sadb.v1.GetSpi
-	31,  // 103: sadb.v1.SAContextSetSpi.get_spi:type_name -> sadb.v1.GetSpi
-	39,  // 104: sadb.v1.SAContextAddBundle.bundle:type_name -> sadb.v1.Bundle
-	42,  // 105: sadb.v1.SAContextUpdate.new_values:type_name -> sadb.v1.SAContext
-	19,  // 106: sadb.v1.SAContextEnumTemplate.local_sub_net:type_name -> sadb.v1.ConditionValue
-	19,  // 107: sadb.v1.SAContextEnumTemplate.remote_sub_net:type_name -> sadb.v1.ConditionValue
-	51,  // 108: sadb.v1.SAContextSubscription.enum_template:type_name -> sadb.v1.SAContextEnumTemplate
-	53,  // 109: sadb.v1.Subscriptions.subscriptions:type_name -> sadb.v1.SAContextSubscription
-	9,   // 110: sadb.v1.KeyManager.display_data:type_name -> sadb.v1.DisplayData
-	57,  // 111: sadb.v1.KeyManagerRegister.key_manager:type_name -> sadb.v1.KeyManager
-	57,  // 112: sadb.v1.KeyManagers.key_managers:type_name -> sadb.v1.KeyManager
-	41,  // 113: sadb.v1.KeyNotify.inbound:type_name -> sadb.v1.SADetails
-	41,  // 114: sadb.v1.KeyNotify.outbound:type_name -> sadb.v1.SADetails
-	0,   // 115: sadb.v1.SADB.Session:input_type -> sadb.v1.ClientMessage
-	1,   // 116: sadb.v1.SADB.Session:output_type -> sadb.v1.ServerMessage
-	116, // [116:117] is the sub-list for method output_type
-	115, // [115:116] is the sub-list for method input_type
-	115, // [115:115] is the sub-list for extension type_name
-	115, // [115:115] is the sub-list for extension extendee
-	0,   // [0:115] is the sub-list for field type_name
+	24,  // 99: sadb.v1.SAContexts.filters:type_name -> sadb.v1.Filter
+	41,  // 100: sadb.v1.SADetailsList.details:type_name -> sadb.v1.SADetails
+	24,  // 101: sadb.v1.SADetailsList.filters:type_name -> sadb.v1.Filter
+	28,  // 102: sadb.v1.SAContextCreate.outbound_traffic:type_name -> sadb.v1.Traffic
+	30,  // 103: sadb.v1.SAContextCreate.virtual_if_tunnel_info:type_name -> sadb.v1.VirtualIfTunnelInfo
+	31,  // 104: sadb.v1.SAContextGetSpi.get_spi:type_name -> sadb.v1.GetSpi
+	31,  // 105: sadb.v1.SAContextSetSpi.get_spi:type_name -> sadb.v1.GetSpi
+	39,  // 106: sadb.v1.SAContextAddBundle.bundle:type_name -> sadb.v1.Bundle
+	42,  // 107: sadb.v1.SAContextUpdate.new_values:type_name -> sadb.v1.SAContext
+	19,  // 108: sadb.v1.SAContextEnumTemplate.local_sub_net:type_name -> sadb.v1.ConditionValue
+	19,  // 109: sadb.v1.SAContextEnumTemplate.remote_sub_net:type_name -> sadb.v1.ConditionValue
+	51,  // 110: sadb.v1.SAContextSubscription.enum_template:type_name -> sadb.v1.SAContextEnumTemplate
+	53,  // 111: sadb.v1.Subscriptions.subscriptions:type_name -> sadb.v1.SAContextSubscription
+	9,   // 112: sadb.v1.KeyManager.display_data:type_name -> sadb.v1.DisplayData
+	57,  // 113: sadb.v1.KeyManagerRegister.key_manager:type_name -> sadb.v1.KeyManager
+	57,  // 114: sadb.v1.KeyManagers.key_managers:type_name -> sadb.v1.KeyManager
+	41,  // 115: sadb.v1.KeyNotify.inbound:type_name -> sadb.v1.SADetails
+	41,  // 116: sadb.v1.KeyNotify.outbound:type_name -> sadb.v1.SADetails
+	0,   // 117: sadb.v1.SADB.Session:input_type -> sadb.v1.ClientMessage
+	1,   // 118: sadb.v1.SADB.Session:output_type -> sadb.v1.ServerMessage
+	118, // [118:119] is the sub-list for method output_type
+	117, // [117:118] is the sub-list for method input_type
+	117, // [117:117] is the sub-list for extension type_name
+	117, // [117:117] is the sub-list for extension extendee
+	0,   // [0:117] is the sub-list for field type_name
 }
 
 func init() { file_sadb_proto_init() }
