@@ -111,9 +111,9 @@ func TestBadPages(t *testing.T) {
 	for name, m := range map[string]*pb.SAContexts{
 		"reference past the filters": {SaContexts: []*pb.SAContext{d(2, nil)}, Filters: []*pb.Filter{f}},
 		"reference without filters":  {SaContexts: []*pb.SAContext{d(1, nil)}},
-		"inline and reference":        {SaContexts: []*pb.SAContext{d(1, f)}, Filters: []*pb.Filter{f}},
-		"empty filter":                {SaContexts: []*pb.SAContext{d(1, nil)}, Filters: []*pb.Filter{nil}},
-		"empty context":               {SaContexts: []*pb.SAContext{nil}},
+		"inline and reference":       {SaContexts: []*pb.SAContext{d(1, f)}, Filters: []*pb.Filter{f}},
+		"empty filter":               {SaContexts: []*pb.SAContext{d(1, nil)}, Filters: []*pb.Filter{nil}},
+		"empty context":              {SaContexts: []*pb.SAContext{nil}},
 	} {
 		if got, err := ContextsFromPB(m); err == nil {
 			t.Errorf("%s: decoded %v", name, got)
