@@ -222,6 +222,17 @@ func BenchmarkEnumerate1M(b *testing.B) {
 	api := openAdmin(b, e)
 	p := newPlumb(b, api)
 	fill(b, p, 1_000_000)
+	freeOrGC(b, func(b *testing.B, free bool) {
+		if n := enumerateAll(b, api, free); n != 1_000_000 {
+			b.Fatalf("enumerated %d", n)
+		}
+	})
+}
+
+// freeOrGC runs an enumeration benchmark twice: giving each page back with
+// FwpmFreeMemory0 (free), and leaving the pages to the garbage collector
+// (gc).
+func freeOrGC(b *testing.B, enumerate func(b *testing.B, free bool)) {
 	for _, free := range []bool{true, false} {
 		name := "gc"
 		if free {
@@ -231,9 +242,7 @@ func BenchmarkEnumerate1M(b *testing.B) {
 			runtime.GC()
 			b.ResetTimer()
 			for b.Loop() {
-				if n := enumerateAll(b, api, free); n != 1_000_000 {
-					b.Fatalf("enumerated %d", n)
-				}
+				enumerate(b, free)
 			}
 		})
 	}
@@ -243,13 +252,20 @@ func BenchmarkEnumerate1M(b *testing.B) {
 // many it saw; free gives each page back when done with it.
 func enumerateAll(b *testing.B, api wfp.API, free bool) int {
 	h, err := api.IPsecSaContextCreateEnumHandle0(nil)
+	return enumPages(b, api, free, h, err, api.IPsecSaContextEnum1, api.IPsecSaContextDestroyEnumHandle0)
+}
+
+// enumPages pages through the enumeration h (opened with err) in pages of
+// 10,000 and returns how many entries it saw.
+func enumPages[T any](b *testing.B, api wfp.API, free bool, h wfp.EnumHandle, err error,
+	next func(wfp.EnumHandle, uint32) ([]T, error), destroy func(wfp.EnumHandle) error) int {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer api.IPsecSaContextDestroyEnumHandle0(h)
+	defer destroy(h)
 	total := 0
 	for {
-		page, err := api.IPsecSaContextEnum1(h, 10_000)
+		page, err := next(h, 10_000)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -321,39 +337,10 @@ func BenchmarkSAEnumerate1M(b *testing.B) {
 	e, _ := newTestEngine(b, Options{Clock: clock.System()})
 	api := openAdmin(b, e)
 	fill(b, newPlumb(b, api), 1_000_000)
-	for _, free := range []bool{true, false} {
-		name := "gc"
-		if free {
-			name = "free"
+	freeOrGC(b, func(b *testing.B, free bool) {
+		h, err := api.IPsecSaCreateEnumHandle0(nil)
+		if n := enumPages(b, api, free, h, err, api.IPsecSaEnum1, api.IPsecSaDestroyEnumHandle0); n != 2_000_000 {
+			b.Fatalf("enumerated %d SAs", n)
 		}
-		b.Run(name, func(b *testing.B) {
-			runtime.GC()
-			b.ResetTimer()
-			for b.Loop() {
-				h, err := api.IPsecSaCreateEnumHandle0(nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				total := 0
-				for {
-					page, err := api.IPsecSaEnum1(h, 10_000)
-					if err != nil {
-						b.Fatal(err)
-					}
-					n := len(page)
-					total += n
-					if free {
-						api.FwpmFreeMemory0(&page)
-					}
-					if n < 10_000 {
-						break
-					}
-				}
-				api.IPsecSaDestroyEnumHandle0(h)
-				if total != 2_000_000 {
-					b.Fatalf("enumerated %d SAs", total)
-				}
-			}
-		})
-	}
+	})
 }

@@ -19,77 +19,57 @@ func FreeMemory(p any) bool {
 	case nil:
 		return false
 	case *[]*IPsecSAContext1:
-		if v == nil {
-			return false
-		}
-		for i, sc := range *v {
-			sc.zeroKeys()
-			(*v)[i] = nil
-		}
-		*v = nil
+		return freePage(v)
 	case **IPsecSAContext1:
-		if v == nil {
-			return false
-		}
-		(*v).zeroKeys()
-		*v = nil
+		return freeOne(v)
 	case *[]*IPsecSAContext0:
-		if v == nil {
-			return false
-		}
-		for i, sc := range *v {
-			sc.zeroKeys()
-			(*v)[i] = nil
-		}
-		*v = nil
+		return freePage(v)
 	case **IPsecSAContext0:
-		if v == nil {
-			return false
-		}
-		(*v).zeroKeys()
-		*v = nil
+		return freeOne(v)
 	case *[]*IPsecSADetails1:
-		if v == nil {
-			return false
-		}
-		for i, d := range *v {
-			d.zeroKeys()
-			(*v)[i] = nil
-		}
-		*v = nil
+		return freePage(v)
 	case **IPsecSADetails1:
-		if v == nil {
-			return false
-		}
-		(*v).zeroKeys()
-		*v = nil
+		return freeOne(v)
 	case *[]*IPsecSADetails0:
-		if v == nil {
-			return false
-		}
-		for i, d := range *v {
-			d.zeroKeys()
-			(*v)[i] = nil
-		}
-		*v = nil
+		return freePage(v)
 	case **IPsecSADetails0:
-		if v == nil {
-			return false
-		}
-		(*v).zeroKeys()
-		*v = nil
-	default:
-		rv := reflect.ValueOf(p)
-		if rv.Kind() != reflect.Pointer || rv.IsNil() {
-			return false
-		}
-		switch rv.Elem().Kind() {
-		case reflect.Pointer, reflect.Slice, reflect.Map:
-			rv.Elem().SetZero()
-		default:
-			return false
-		}
+		return freeOne(v)
 	}
+	rv := reflect.ValueOf(p)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return false
+	}
+	switch rv.Elem().Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Map:
+		rv.Elem().SetZero()
+		return true
+	}
+	return false
+}
+
+// keyHolder is a result that holds keys; its zeroKeys takes a nil receiver.
+type keyHolder interface{ zeroKeys() }
+
+func freePage[P keyHolder](v *[]P) bool {
+	if v == nil {
+		return false
+	}
+	var none P
+	for i, x := range *v {
+		x.zeroKeys()
+		(*v)[i] = none
+	}
+	*v = nil
+	return true
+}
+
+func freeOne[P keyHolder](v *P) bool {
+	if v == nil {
+		return false
+	}
+	var none P
+	(*v).zeroKeys()
+	*v = none
 	return true
 }
 

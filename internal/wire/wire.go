@@ -940,31 +940,42 @@ func pageFilters(ms []*pb.Filter) ([]*wfp.FwpmFilter0, error) {
 
 // ContextsPB encodes a page of an SA-context enumeration.
 func ContextsPB(scs []*wfp.IPsecSAContext1) *pb.SAContexts {
+	ms, fs := pagePB(scs, contextPB)
+	return &pb.SAContexts{SaContexts: ms, Filters: fs}
+}
+
+// pagePB encodes the entries of a page and the filters they refer to.
+func pagePB[V, M any](vs []V, encode func(V, *filterRefs) M) ([]M, []*pb.Filter) {
 	var refs filterRefs
-	m := &pb.SAContexts{SaContexts: make([]*pb.SAContext, len(scs))}
-	for i, c := range scs {
-		m.SaContexts[i] = contextPB(c, &refs)
+	ms := make([]M, len(vs))
+	for i, v := range vs {
+		ms[i] = encode(v, &refs)
 	}
-	m.Filters = refs.list
-	return m
+	return ms, refs.list
 }
 
 // ContextsFromPB decodes a page of an SA-context enumeration. The details
 // that refer to one filter share one decoded copy of it, as in-process
 // results do.
 func ContextsFromPB(m *pb.SAContexts) ([]*wfp.IPsecSAContext1, error) {
-	fs, err := pageFilters(m.GetFilters())
+	return pageFromPB(m.GetFilters(), m.GetSaContexts(), contextFromPB, "SA context")
+}
+
+// pageFromPB decodes the entries ms of a page with filters, refusing an
+// empty entry.
+func pageFromPB[M any, V comparable](filters []*pb.Filter, ms []M, decode func(M, []*wfp.FwpmFilter0) (V, error), what string) ([]V, error) {
+	fs, err := pageFilters(filters)
 	if err != nil {
 		return nil, err
 	}
-	ms := m.GetSaContexts()
-	out := make([]*wfp.IPsecSAContext1, len(ms))
-	for i, cm := range ms {
-		if out[i], err = contextFromPB(cm, fs); err != nil {
-			return nil, fmt.Errorf("SA context %d of the page: %w", i, err)
+	out := make([]V, len(ms))
+	var none V
+	for i, m := range ms {
+		if out[i], err = decode(m, fs); err != nil {
+			return nil, fmt.Errorf("%s %d of the page: %w", what, i, err)
 		}
-		if out[i] == nil {
-			return nil, fmt.Errorf("SA context %d of the page is empty", i)
+		if out[i] == none {
+			return nil, fmt.Errorf("%s %d of the page is empty", what, i)
 		}
 	}
 	return out, nil
@@ -972,32 +983,13 @@ func ContextsFromPB(m *pb.SAContexts) ([]*wfp.IPsecSAContext1, error) {
 
 // DetailsListPB encodes a page of an SA enumeration.
 func DetailsListPB(ds []*wfp.IPsecSADetails1) *pb.SADetailsList {
-	var refs filterRefs
-	m := &pb.SADetailsList{Details: make([]*pb.SADetails, len(ds))}
-	for i, d := range ds {
-		m.Details[i] = detailsPB(d, &refs)
-	}
-	m.Filters = refs.list
-	return m
+	ms, fs := pagePB(ds, detailsPB)
+	return &pb.SADetailsList{Details: ms, Filters: fs}
 }
 
 // DetailsListFromPB decodes a page of an SA enumeration (see ContextsFromPB).
 func DetailsListFromPB(m *pb.SADetailsList) ([]*wfp.IPsecSADetails1, error) {
-	fs, err := pageFilters(m.GetFilters())
-	if err != nil {
-		return nil, err
-	}
-	ms := m.GetDetails()
-	out := make([]*wfp.IPsecSADetails1, len(ms))
-	for i, dm := range ms {
-		if out[i], err = detailsFromPB(dm, fs); err != nil {
-			return nil, fmt.Errorf("SA details %d of the page: %w", i, err)
-		}
-		if out[i] == nil {
-			return nil, fmt.Errorf("SA details %d of the page are empty", i)
-		}
-	}
-	return out, nil
+	return pageFromPB(m.GetFilters(), m.GetDetails(), detailsFromPB, "SA details")
 }
 
 // Templates and subscriptions
