@@ -187,3 +187,36 @@ func FuzzCall(f *testing.F) {
 		_, _ = ACLFromPB(c.GetSadbSetSecurityInfo().GetDacl())
 	})
 }
+
+// FuzzPage decodes arbitrary enumeration pages as the client does: an
+// error or a page, never a panic.
+func FuzzPage(f *testing.F) {
+	b := conformance.GCMBundle(wfp.IPVersionV4, 300, conformance.TestKey(1, 20))
+	flt := &wfp.FwpmFilter0{FilterID: 3, LayerKey: wfp.LayerInboundTransportV4}
+	d := &wfp.IPsecSADetails1{IPVersion: wfp.IPVersionV4, SABundle: *b, TransportFilter: flt}
+	page := ContextsPB([]*wfp.IPsecSAContext1{{SAContextID: 1, InboundSA: d, OutboundSA: d}, {SAContextID: 2}})
+	seed, _ := proto.Marshal(&pb.Reply{Result: &pb.Reply_SaContexts{SaContexts: page}})
+	f.Add(seed)
+	seed2, _ := proto.Marshal(&pb.Reply{Result: &pb.Reply_SaDetails{SaDetails: DetailsListPB([]*wfp.IPsecSADetails1{d, d})}})
+	f.Add(seed2)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var m pb.Reply
+		if proto.Unmarshal(data, &m) != nil {
+			return
+		}
+		if cs, err := ContextsFromPB(m.GetSaContexts()); err == nil {
+			for _, c := range cs {
+				if c == nil {
+					t.Fatal("a decoded page has an empty entry")
+				}
+			}
+		}
+		if ds, err := DetailsListFromPB(m.GetSaDetails()); err == nil {
+			for _, d := range ds {
+				if d == nil {
+					t.Fatal("a decoded SA page has an empty entry")
+				}
+			}
+		}
+	})
+}
