@@ -118,15 +118,16 @@ func (t *saTable) snapshot() []*saCtx {
 
 // ctxSlots holds one shard's contexts by id. Ids are handed out in
 // sequence and a context lives for its SAs' lifetime, so the live ids of a
-// shard are mostly a dense run: a paged array finds each at a fixed place,
-// with no hashing, next to the contexts created just before it (a map put
-// each of a million contexts at a random place, one cache miss per call).
-// Pages that empty are dropped, and the run of pages is trimmed at both
-// ends, so ids long gone cost nothing; ids far apart cost a page pointer
-// per ctxPageSlots of the shard's ids between them.
+// shard are mostly dense runs: pages of ctxPageSlots consecutive ids find
+// each context at a fixed place next to those created just before it (a
+// map of a million contexts put each at a random place, a cache miss per
+// call), and the map of pages stays small enough to stay in cache. A page
+// that empties is dropped, so memory follows the live contexts, however far
+// apart their ids are.
 type ctxSlots struct {
-	base  uint64     // the page number of pages[0]
-	pages []*ctxPage // nil: no context in that page
+	pages map[uint64]*ctxPage // by page number (id / numShards / ctxPageSlots)
+	last  *ctxPage            // the page last written, and its number
+	lastN uint64
 }
 
 const ctxPageSlots = 64
@@ -142,12 +143,27 @@ func (*ctxSlots) where(id uint64) (page uint64, slot int) {
 	return local / ctxPageSlots, int(local % ctxPageSlots)
 }
 
+// page returns page p, nil if it has no context. Readers share the
+// shard's read lock, so only writers (set, del) move last.
+func (m *ctxSlots) page(p uint64) *ctxPage {
+	if m.last != nil && m.lastN == p {
+		return m.last
+	}
+	return m.pages[p]
+}
+
+// writePage is page for a writer, which makes p the latest page.
+func (m *ctxSlots) writePage(p uint64) *ctxPage {
+	pg := m.page(p)
+	if pg != nil {
+		m.last, m.lastN = pg, p
+	}
+	return pg
+}
+
 func (m *ctxSlots) get(id uint64) *saCtx {
 	p, i := m.where(id)
-	if p < m.base || p-m.base >= uint64(len(m.pages)) {
-		return nil
-	}
-	if pg := m.pages[p-m.base]; pg != nil {
+	if pg := m.page(p); pg != nil {
 		return pg.slots[i]
 	}
 	return nil
@@ -156,22 +172,14 @@ func (m *ctxSlots) get(id uint64) *saCtx {
 // set stores c (not nil) as id's context.
 func (m *ctxSlots) set(id uint64, c *saCtx) {
 	p, i := m.where(id)
-	switch {
-	case len(m.pages) == 0:
-		m.base = p
-		m.pages = append(m.pages, nil)
-	case p < m.base: // an id below the run (a restore, an undone delete)
-		grown := make([]*ctxPage, uint64(len(m.pages))+m.base-p)
-		copy(grown[m.base-p:], m.pages)
-		m.pages, m.base = grown, p
-	}
-	for p-m.base >= uint64(len(m.pages)) {
-		m.pages = append(m.pages, nil)
-	}
-	pg := m.pages[p-m.base]
+	pg := m.writePage(p)
 	if pg == nil {
+		if m.pages == nil {
+			m.pages = make(map[uint64]*ctxPage)
+		}
 		pg = new(ctxPage)
-		m.pages[p-m.base] = pg
+		m.pages[p] = pg
+		m.last, m.lastN = pg, p
 	}
 	if pg.slots[i] == nil {
 		pg.n++
@@ -182,36 +190,22 @@ func (m *ctxSlots) set(id uint64, c *saCtx) {
 // del removes id's context, if any.
 func (m *ctxSlots) del(id uint64) {
 	p, i := m.where(id)
-	if p < m.base || p-m.base >= uint64(len(m.pages)) {
-		return
-	}
-	pg := m.pages[p-m.base]
+	pg := m.writePage(p)
 	if pg == nil || pg.slots[i] == nil {
 		return
 	}
 	pg.slots[i] = nil
-	if pg.n--; pg.n > 0 {
-		return
-	}
-	m.pages[p-m.base] = nil
-	for len(m.pages) > 0 && m.pages[0] == nil {
-		m.pages = m.pages[1:]
-		m.base++
-	}
-	for len(m.pages) > 0 && m.pages[len(m.pages)-1] == nil {
-		m.pages = m.pages[:len(m.pages)-1]
-	}
-	if len(m.pages) == 0 {
-		m.pages, m.base = nil, 0
+	if pg.n--; pg.n == 0 {
+		delete(m.pages, p)
+		if m.last == pg {
+			m.last = nil
+		}
 	}
 }
 
-// each calls fn for every context, in increasing id order within the shard.
+// each calls fn for every context, in no particular order.
 func (m *ctxSlots) each(fn func(id uint64, c *saCtx)) {
 	for _, pg := range m.pages {
-		if pg == nil {
-			continue
-		}
 		for _, c := range pg.slots {
 			if c != nil {
 				fn(c.id, c)
