@@ -73,3 +73,28 @@ func TestCtxSlots(t *testing.T) {
 		}
 	}
 }
+
+// TestCtxSlotsLongLived keeps one context while a million later ids of its
+// shard come and go, as a keying daemon rekeys around a context it never
+// deletes: the table must hold the pages of the live contexts, not of the
+// ids between them.
+func TestCtxSlotsLongLived(t *testing.T) {
+	var m ctxSlots
+	first := &saCtx{id: 5 * numShards}
+	m.set(first.id, first)
+	most := 0
+	for local := uint64(1000); local < 1_000_000; local++ {
+		id := local * numShards
+		m.set(id, &saCtx{id: id})
+		if local >= 1500 {
+			m.del((local - 500) * numShards) // 500 live at a time
+		}
+		most = max(most, len(m.pages))
+	}
+	if limit := 1 + 500/ctxPageSlots + 2; most > limit {
+		t.Errorf("%d pages held for 501 contexts (at most %d needed)", most, limit)
+	}
+	if m.get(first.id) != first {
+		t.Fatal("the long-lived context is lost")
+	}
+}
