@@ -48,24 +48,18 @@ type filter struct {
 // once no result points to it, the garbage collector takes it, so that an
 // enumeration of contexts with a filter pair each does not leave a copy of
 // every filter behind (1.4 KB each); the next result makes a new one.
+//
+// Two results made at once may each make a copy, and the later one stays:
+// both are the filter, so sharing is only a saving, never a promise.
 func (f *filter) shared() *wfp.FwpmFilter0 {
-	old := f.exported.Load()
-	if old != nil {
-		if x := old.Value(); x != nil {
+	if w := f.exported.Load(); w != nil {
+		if x := w.Value(); x != nil {
 			return x
 		}
 	}
 	x := f.f.Clone()
 	w := weak.Make(x)
-	if f.exported.CompareAndSwap(old, &w) {
-		return x
-	}
-	// Another result made one meanwhile: use it if it still lives.
-	if cur := f.exported.Load(); cur != nil {
-		if y := cur.Value(); y != nil {
-			return y
-		}
-	}
+	f.exported.Store(&w)
 	return x
 }
 
