@@ -128,6 +128,11 @@ type ctxSlots struct {
 	pages map[uint64]*ctxPage // by page number (id / numShards / ctxPageSlots)
 	last  *ctxPage            // the page last written, and its number
 	lastN uint64
+
+	// spare is the page that emptied last, kept for the next new page: a
+	// shard whose contexts come and go (create, delete, create …) would
+	// otherwise allocate a page per context. At most one per shard.
+	spare *ctxPage
 }
 
 const ctxPageSlots = 64
@@ -177,7 +182,12 @@ func (m *ctxSlots) set(id uint64, c *saCtx) {
 		if m.pages == nil {
 			m.pages = make(map[uint64]*ctxPage)
 		}
-		pg = new(ctxPage)
+		pg = m.spare
+		if pg != nil {
+			m.spare = nil
+		} else {
+			pg = new(ctxPage)
+		}
 		m.pages[p] = pg
 		m.last, m.lastN = pg, p
 	}
@@ -200,6 +210,7 @@ func (m *ctxSlots) del(id uint64) {
 		if m.last == pg {
 			m.last = nil
 		}
+		m.spare = pg // every slot is nil again
 	}
 }
 

@@ -98,3 +98,23 @@ func TestCtxSlotsLongLived(t *testing.T) {
 		t.Fatal("the long-lived context is lost")
 	}
 }
+
+// TestCtxSlotsReusesEmptiedPage: a shard whose contexts come and go one at
+// a time, each a page past the last, allocates no page per context.
+func TestCtxSlotsReusesEmptiedPage(t *testing.T) {
+	var m ctxSlots
+	c := &saCtx{}
+	local := uint64(0)
+	allocs := testing.AllocsPerRun(1000, func() {
+		id := local * ctxPageSlots * numShards
+		local++
+		m.set(id, c)
+		m.del(id)
+	})
+	if allocs > 0.01 { // the map may grow now and then
+		t.Errorf("%.2f allocations per context", allocs)
+	}
+	if len(m.pages) != 0 {
+		t.Errorf("%d pages held, none live", len(m.pages))
+	}
+}
