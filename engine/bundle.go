@@ -56,13 +56,32 @@ type keyBox struct {
 	buf    [40]byte
 }
 
-// newBundle makes the engine's copy of a validated bundle, keys included,
-// in one allocation for the common shapes.
+// bundleBlock is a bundle with its keys: one allocation for the common
+// shapes.
+type bundleBlock struct {
+	kb keyBox // pointers first (keyBox.keys)
+	b  bundle
+}
+
+// newBundle makes the engine's copy of a validated bundle, keys included.
 func newBundle(in *wfp.IPsecSABundle1, now time.Time) *bundle {
-	blk := &struct {
-		kb keyBox // pointers first (keyBox.keys)
-		b  bundle
-	}{}
+	return new(bundleBlock).fill(in, now)
+}
+
+// versionWithBundle is a context version together with the bundle it adds,
+// allocated as one: IPsecSaContextAddOutbound1 makes the version that a
+// plumbed context keeps for the rest of its life, and its outbound bundle
+// lives exactly as long. (A later version made by an update or an expiry
+// shares the bundle and so keeps this version's memory too, until the
+// context goes.)
+type versionWithBundle struct {
+	c   saCtx
+	blk bundleBlock
+}
+
+// fill makes blk the engine's copy of a validated bundle and returns it.
+// blk must be zero.
+func (blk *bundleBlock) fill(in *wfp.IPsecSABundle1, now time.Time) *bundle {
 	b := &blk.b
 	*b = bundle{
 		flags: in.Flags, lifetime: in.Lifetime, idle: in.IdleTimeoutSeconds,

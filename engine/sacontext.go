@@ -368,13 +368,14 @@ func (s *session) IPsecSaContextAddOutbound1(id uint64, b *wfp.IPsecSABundle1) e
 			if b.QMSAID != c.in.qmSAID {
 				return nil, wfp.Errorf(wfp.ErrInvalidParameter, "outboundBundle.qmSaId %d differs from the inbound bundle's %d", b.QMSAID, c.in.qmSAID)
 			}
-			next := *c
-			next.out = newBundle(b, s.e.clk.Now())
+			v := &versionWithBundle{c: *c}
+			next := &v.c
+			next.out = v.blk.fill(b, s.e.clk.Now())
 			next.state = wfp.SAContextOutboundAdded
 			tx.postAction(postAction{kind: postSAsAdded, id: id, n: len(b.SAList)})
 			tx.postAction(postAction{kind: postSchedule, id: id})
 			tx.postAction(postAction{kind: postKeyNotify, id: id})
-			return &next, nil
+			return next, nil
 		})
 	})
 }

@@ -26,6 +26,11 @@ type session struct {
 
 	txn atomic.Pointer[txn] // the explicit transaction, nil outside one; changed under txnMu
 
+	// spareTx is an implicit transaction kept for this session's next call:
+	// a session's calls mostly come one after another, and taking it back
+	// is cheaper than the shared pool. Calls made at once share the pool.
+	spareTx atomic.Pointer[txn]
+
 	mu         sync.Mutex          // guards fields below
 	handles    map[uint64]any      // enumeration handles, subscriptions, key-manager registrations
 	dynFilters map[uint64]struct{} // filters a dynamic session added

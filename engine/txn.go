@@ -190,7 +190,13 @@ func (tx *txn) postAction(a postAction) { tx.post = append(tx.post, a) }
 var txnPool = sync.Pool{New: func() any { return new(txn) }}
 
 func newImplicitTxn(e *Engine, s *session, slot int, m lockMode) *txn {
-	tx := txnPool.Get().(*txn)
+	var tx *txn
+	if s != nil {
+		tx = s.spareTx.Swap(nil)
+	}
+	if tx == nil {
+		tx = txnPool.Get().(*txn)
+	}
 	tx.e, tx.sess, tx.slot, tx.mode = e, s, slot, m
 	return tx
 }
@@ -199,15 +205,22 @@ func (tx *txn) recycle() {
 	if tx.explicit {
 		return
 	}
-	// Truncate without clearing: the stale entries are overwritten by the
-	// next transaction and meanwhile keep at most a few old versions alive.
+	// Truncate without clearing (clearing costs more than the rest of the
+	// call's bookkeeping): the stale entries are overwritten by the next
+	// transaction and meanwhile keep at most a few old versions alive (their
+	// keys are zeroed all the same when their context goes), also while a
+	// session that keeps this transaction as its spare is idle.
 	tx.undo, tx.post, tx.events = tx.undo[:0], tx.post[:0], tx.events[:0]
 	clear(tx.dp) // holds SA descriptions with key material
 	tx.dp = tx.dp[:0]
 	if !tx.dirty.empty() {
 		tx.dirty.reset()
 	}
+	s := tx.sess
 	tx.e, tx.sess, tx.slot, tx.mode = nil, nil, 0, 0
+	if s != nil && s.spareTx.CompareAndSwap(nil, tx) {
+		return
+	}
 	txnPool.Put(tx)
 }
 
