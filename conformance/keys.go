@@ -182,6 +182,28 @@ func (s *suite) keyMaterial(t *testing.T) {
 		}
 		checkZeroed(t, "GetById1", held)
 
+		// Every context read and freed in turn: a result made in the
+		// memory of a freed one is whole, and shows nothing of it.
+		for _, c := range want {
+			got, err := fx.api.IPsecSaContextGetById1(c.SAContextID)
+			mustOK(t, err, "IPsecSaContextGetById1(%d)", c.SAContextID)
+			if d := diffCtx([]*wfp.IPsecSAContext1{c}, []*wfp.IPsecSAContext1{got.Clone()}); d != "" {
+				t.Fatalf("GetById1(%d) after a freed result (-want +got):\n%s", c.SAContextID, d)
+			}
+			fx.api.FwpmFreeMemory0(&got)
+		}
+		// A result that is not freed keeps its keys when a later one is.
+		one, err := fx.api.IPsecSaContextGetById1(cs[0].id)
+		mustOK(t, err, "IPsecSaContextGetById1")
+		oneClone := one.Clone()
+		later, err := fx.api.IPsecSaContextGetById1(cs[0].id)
+		mustOK(t, err, "IPsecSaContextGetById1")
+		fx.api.FwpmFreeMemory0(&later)
+		fx.api.FwpmFreeMemory0(&later) // nil now: nothing happens
+		if d := diffCtx([]*wfp.IPsecSAContext1{oneClone}, []*wfp.IPsecSAContext1{one}); d != "" || len(ctxKeys(one)) == 0 {
+			t.Errorf("a GetById1 result held while a later one was freed changed (-want +got):\n%s", d)
+		}
+
 		// Enum pages of every size, each freed before the next is asked
 		// for: every page is whole, and what was freed is gone.
 		for _, size := range []uint32{1, 2, 3, uint32(len(want)) + 1} {

@@ -176,11 +176,12 @@ func scaleOnce(b *testing.B, n int) {
 }
 
 // getLatency times 100,000 IPsecSaContextGetById1 calls spread over ids
-// and returns the median and the 99th percentile.
+// and returns the median and the 99th percentile. Each result is given
+// back with FwpmFreeMemory0 once read, as WFP callers do.
 func getLatency(b *testing.B, api wfp.API, ids []uint64) (p50, p99 time.Duration) {
 	const samples = 100_000
 	lat := make([]time.Duration, samples)
-	var sink atomic.Pointer[wfp.IPsecSAContext1]
+	var sink atomic.Uint64
 	for i := range samples {
 		id := ids[(i*7919)%len(ids)]
 		t := time.Now()
@@ -189,25 +190,36 @@ func getLatency(b *testing.B, api wfp.API, ids []uint64) (p50, p99 time.Duration
 		if err != nil {
 			b.Fatal(err)
 		}
-		sink.Store(sc)
+		sink.Store(uint64(sc.InboundSPI))
+		api.FwpmFreeMemory0(&sc)
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	return lat[samples/2], lat[samples*99/100]
 }
 
-// BenchmarkGetById reads one context of 1000.
+// BenchmarkGetById reads one context of 1000: each result given back
+// with FwpmFreeMemory0 (free), as WFP callers do, or left to the garbage
+// collector (gc).
 func BenchmarkGetById(b *testing.B) {
-	e, _ := newTestEngine(b, Options{Clock: clock.System()})
-	api := openAdmin(b, e)
-	p := newPlumb(b, api)
-	ids := fill(b, p, 1000)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if _, err := api.IPsecSaContextGetById1(ids[i%len(ids)]); err != nil {
-			b.Fatal(err)
-		}
-		i++
+	for _, free := range []bool{true, false} {
+		b.Run(freeName(free), func(b *testing.B) {
+			e, _ := newTestEngine(b, Options{Clock: clock.System()})
+			api := openAdmin(b, e)
+			p := newPlumb(b, api)
+			ids := fill(b, p, 1000)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				sc, err := api.IPsecSaContextGetById1(ids[i%len(ids)])
+				if err != nil {
+					b.Fatal(err)
+				}
+				if free {
+					api.FwpmFreeMemory0(&sc)
+				}
+				i++
+			}
+		})
 	}
 }
 
@@ -234,11 +246,7 @@ func BenchmarkEnumerate1M(b *testing.B) {
 // (gc).
 func freeOrGC(b *testing.B, enumerate func(b *testing.B, free bool)) {
 	for _, free := range []bool{true, false} {
-		name := "gc"
-		if free {
-			name = "free"
-		}
-		b.Run(name, func(b *testing.B) {
+		b.Run(freeName(free), func(b *testing.B) {
 			runtime.GC()
 			b.ResetTimer()
 			for b.Loop() {
@@ -246,6 +254,13 @@ func freeOrGC(b *testing.B, enumerate func(b *testing.B, free bool)) {
 			}
 		})
 	}
+}
+
+func freeName(free bool) string {
+	if free {
+		return "free"
+	}
+	return "gc"
 }
 
 // enumerateAll enumerates every context, 10,000 a page, and returns how

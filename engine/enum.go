@@ -22,6 +22,7 @@ func (s *session) IPsecSaContextGetById0(id uint64) (*wfp.IPsecSAContext0, error
 // IPsecSaContextGetById1 returns an SA context.
 func (s *session) IPsecSaContextGetById1(id uint64) (*wfp.IPsecSAContext1, error) {
 	var out *wfp.IPsecSAContext1
+	blk := s.gets.take()
 	err := s.run(0, func(tx *txn) error {
 		if err := s.checkSADB(wfp.ActrlRead); err != nil {
 			return err
@@ -30,9 +31,14 @@ func (s *session) IPsecSaContextGetById1(id uint64) (*wfp.IPsecSAContext1, error
 		if c == nil {
 			return wfp.Errorf(wfp.ErrNotFound, "SA context %d does not exist", id)
 		}
-		out = s.e.export(c, s.mayReadKeys())
+		out = s.e.exportInto(blk, c, s.mayReadKeys())
 		return nil
 	})
+	if out == nil {
+		s.gets.unused(blk)
+		return nil, err
+	}
+	s.gets.handOut(out, blk)
 	return out, err
 }
 

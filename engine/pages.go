@@ -166,10 +166,78 @@ func (st *exportStorage) zeroKeys() {
 	}
 }
 
+// getCache reuses a session's IPsecSaContextGetById1 results. A caller
+// that gives each result back before asking for the next, as WFP callers
+// do, then makes no garbage per call: at a million contexts the garbage
+// collector's work on that garbage, not the lookup, made the slow calls.
+// Only the last result handed out is known; one given back after a later
+// call (or never) is simply left to the garbage collector.
+type getCache struct {
+	mu    sync.Mutex           // guards the fields below
+	out   *wfp.IPsecSAContext1 // the last result handed out; nil once given back
+	blk   *exportBlock         // out's storage
+	spare *exportBlock         // storage given back, zero
+}
+
+// take returns a zero block: the spare one, if any.
+func (g *getCache) take() *exportBlock {
+	g.mu.Lock()
+	blk := g.spare
+	g.spare = nil
+	g.mu.Unlock()
+	if blk == nil {
+		blk = new(exportBlock)
+	}
+	return blk
+}
+
+// unused takes back a block that take returned but no result was made in.
+func (g *getCache) unused(blk *exportBlock) {
+	g.mu.Lock()
+	if g.spare == nil {
+		g.spare = blk
+	}
+	g.mu.Unlock()
+}
+
+// handOut records that out, made in blk, now belongs to the caller.
+func (g *getCache) handOut(out *wfp.IPsecSAContext1, blk *exportBlock) {
+	g.mu.Lock()
+	g.out, g.blk = out, blk
+	g.mu.Unlock()
+}
+
+// give takes *p back if it is the last result handed out: its keys are
+// zeroed, its storage cleared for the next call and *p set to nil.
+func (g *getCache) give(p **wfp.IPsecSAContext1, zeroKeys func(*exportBlock)) bool {
+	g.mu.Lock()
+	if *p == nil || *p != g.out {
+		g.mu.Unlock()
+		return false
+	}
+	blk := g.blk
+	g.out, g.blk = nil, nil
+	g.mu.Unlock()
+	zeroKeys(blk)
+	*blk = exportBlock{}
+	*p = nil
+	g.mu.Lock()
+	if g.spare == nil {
+		g.spare = blk
+	}
+	g.mu.Unlock()
+	return true
+}
+
 // FwpmFreeMemory0 gives a result back (see wfp.API): enumeration pages the
-// engine made are reused for later pages.
+// engine made are reused for later pages, a GetById1 result for the
+// session's next one.
 func (s *session) FwpmFreeMemory0(p any) {
 	switch v := p.(type) {
+	case **wfp.IPsecSAContext1:
+		if v != nil && s.gets.give(v, s.e.ctxPages.zeroKeys) {
+			return
+		}
 	case *[]*wfp.IPsecSAContext1:
 		if v != nil {
 			s.e.ctxPages.give(v)

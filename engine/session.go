@@ -31,6 +31,8 @@ type session struct {
 	// is cheaper than the shared pool. Calls made at once share the pool.
 	spareTx atomic.Pointer[txn]
 
+	gets getCache // reuses IPsecSaContextGetById1 results given back
+
 	mu         sync.Mutex          // guards fields below
 	handles    map[uint64]any      // enumeration handles, subscriptions, key-manager registrations
 	dynFilters map[uint64]struct{} // filters a dynamic session added
