@@ -141,4 +141,25 @@ func (s *suite) updates(t *testing.T) {
 		}
 		wantEvents(t, fx.sync1(t, r), []wfp.IPsecSAContextChange0{add(c2.id)}, "updates (they send no event)")
 	})
+
+	// The outbound traffic alone changes: the inbound traffic stays what
+	// GetSpi gave, in every state that has one.
+	s.run(t, "OutboundTrafficOnly", func(t *testing.T) {
+		fx := s.fixture(t)
+		for _, v := range []wfp.IPVersion{v4, v6} {
+			c := fx.ctxAt(t, fx.api, v, out)
+			want := fx.wantContext(t, c, out)
+			nt := want.OutboundSA.Traffic
+			nt.RemotePort, nt.LocalPort = 4501, 4502
+			mustOK(t, fx.api.IPsecSaContextUpdate0(wfp.SADetailsUpdateTraffic, &wfp.IPsecSAContext1{SAContextID: c.id, OutboundSA: &wfp.IPsecSADetails1{Traffic: nt}}), "Update0(outbound traffic)")
+			want.OutboundSA.Traffic = nt
+			got := get(t, fx.api, c.id)
+			if got.Traffic == nt {
+				want.Traffic = nt
+			}
+			if d := diffCtx(want, got); d != "" {
+				t.Fatalf("%v: after an update of the outbound traffic alone (-want +got):\n%s", v, d)
+			}
+		}
+	})
 }

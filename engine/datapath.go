@@ -38,7 +38,7 @@ func (e *Engine) dpSA(c *saCtx, dir wfp.Direction) *datapath.SA {
 	sa.Traffic, sa.UDPEncapsulation = c.outTraffic, c.outUDP
 	if dir == wfp.DirectionInbound {
 		b = c.in
-		sa.Traffic, sa.UDPEncapsulation = *c.inbound(), c.inUDP
+		sa.Traffic, sa.UDPEncapsulation = c.inbound(), c.inUDP
 	}
 	if b == nil {
 		return nil
@@ -66,7 +66,7 @@ func (tx *txn) queueSAs(prev, next *saCtx) error {
 // thing in the data path.
 func sameDir(p, n *saCtx, dir wfp.Direction) bool {
 	if dir == wfp.DirectionInbound {
-		return p.in == n.in && *p.inbound() == *n.inbound() && sameUDP(p.inUDP, n.inUDP)
+		return p.in == n.in && p.inbound() == n.inbound() && sameUDP(p.inUDP, n.inUDP)
 	}
 	return p.out == n.out && p.outTraffic == n.outTraffic && sameUDP(p.outUDP, n.outUDP)
 }

@@ -22,6 +22,7 @@ type saCtx struct {
 	inUDP     *wfp.IPsecV4UDPEncapsulation0
 	outUDP    *wfp.IPsecV4UDPEncapsulation0
 	inTraffic *wfp.IPsecTraffic1 // set when an update changed the inbound traffic
+	gsFull    *wfp.IPsecTraffic1 // the first GetSpi's traffic, when not kept as gsFilter/gsTunnel (see gsTraffic)
 
 	id        uint64
 	created   int64  // unix nanoseconds
@@ -30,27 +31,65 @@ type saCtx struct {
 	state     wfp.SAContextState
 
 	outTraffic wfp.IPsecTraffic1 // from Create; IPsecSaContextUpdate0 may change it
-	gsTraffic  wfp.IPsecTraffic1 // the first GetSpi's traffic (valid when spi != 0)
+
+	// The first GetSpi's IPsecFilterID and TunnelPolicyID (see gsTraffic).
+	gsFilter, gsTunnel uint64
+}
+
+// gsTraffic returns the first GetSpi's traffic (valid when spi != 0). A
+// GetSpi's inbound traffic is mostly the outbound traffic with the inbound
+// filter, so it is kept as that difference, gsFilter and gsTunnel: a
+// version is copied at every step of the plumbing, and a million contexts
+// keep one each. It is kept whole, in gsFull, when it differs in more, and
+// from the update that changes the outbound traffic on.
+func (c *saCtx) gsTraffic() wfp.IPsecTraffic1 {
+	if c.gsFull != nil {
+		return *c.gsFull
+	}
+	t := c.outTraffic
+	t.IPsecFilterID, t.TunnelPolicyID = c.gsFilter, c.gsTunnel
+	return t
+}
+
+// setGSTraffic records t as the first GetSpi's traffic; outTraffic must be
+// set.
+func (c *saCtx) setGSTraffic(t *wfp.IPsecTraffic1) {
+	c.gsFilter, c.gsTunnel, c.gsFull = t.IPsecFilterID, t.TunnelPolicyID, nil
+	if c.gsTraffic() != *t {
+		full := *t
+		c.gsFull = &full
+	}
+}
+
+// keepGSTraffic keeps the first GetSpi's traffic whole, before an update
+// changes the outbound traffic it is kept relative to.
+func (c *saCtx) keepGSTraffic() {
+	if c.spi != 0 && c.gsFull == nil {
+		t := c.gsTraffic()
+		c.gsFull = &t
+	}
 }
 
 // inbound returns the inbound traffic.
-func (c *saCtx) inbound() *wfp.IPsecTraffic1 {
+func (c *saCtx) inbound() wfp.IPsecTraffic1 {
 	if c.inTraffic != nil {
-		return c.inTraffic
+		return *c.inTraffic
 	}
-	return &c.gsTraffic
+	return c.gsTraffic()
 }
 
 // getSPI rebuilds the first IPSEC_GETSPI1.
 func (c *saCtx) getSPI() wfp.IPsecGetSPI1 {
-	return wfp.IPsecGetSPI1{InboundIPsecTraffic: c.gsTraffic, IPVersion: c.gsTraffic.IPVersion, InboundUDPEncapsulation: c.gsUDP}
+	t := c.gsTraffic()
+	return wfp.IPsecGetSPI1{InboundIPsecTraffic: t, IPVersion: t.IPVersion, InboundUDPEncapsulation: c.gsUDP}
 }
 
 // filterIDs returns the filters this version refers to.
 func (c *saCtx) filterIDs() (out, in uint64) {
 	out = refFilter(&c.outTraffic)
 	if c.spi != 0 {
-		in = refFilter(c.inbound())
+		t := c.inbound()
+		in = refFilter(&t)
 	}
 	return out, in
 }

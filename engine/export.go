@@ -57,7 +57,7 @@ func (e *Engine) exportDetails(d *wfp.IPsecSADetails1, c *saCtx, dir wfp.Directi
 	d.Traffic = c.outTraffic
 	if dir == wfp.DirectionInbound {
 		b, u = c.in, c.inUDP
-		d.Traffic = *c.inbound()
+		d.Traffic = c.inbound()
 	}
 	if u != nil {
 		*udp = *u

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -166,5 +167,78 @@ func TestCtxDecoder(t *testing.T) {
 				t.Errorf("decoding with two damaged records: %v, want the first, %q...", err, want)
 			}
 		})
+	}
+}
+
+// A context's first GetSpi is kept as it was given, through a reload:
+// traffic that differs from the outbound traffic in more than its filter
+// (kept whole) and traffic that does not (kept as the difference), also
+// once an update changed the outbound traffic it is kept relative to. A
+// repeated GetSpi with it returns the same SPI; with other traffic it is
+// FWP_E_TRAFFIC_MISMATCH.
+func TestGetSpiTrafficReloaded(t *testing.T) {
+	st := newMapStore()
+	e, _ := newTestEngine(t, Options{Store: st})
+	api := openAdmin(t, e)
+	p := newPlumb(t, api)
+
+	type kept struct {
+		id  uint64
+		spi uint32
+		g   wfp.IPsecGetSPI1
+	}
+	var ks []kept
+	getSpi := func(g wfp.IPsecGetSPI1) kept {
+		tr := p.outTraffic
+		id, _, err := api.IPsecSaContextCreate1(&tr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spi, err := api.IPsecSaContextGetSpi1(id, &g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := kept{id, spi, g}
+		ks = append(ks, k)
+		return k
+	}
+	getSpi(p.getSpi) // the difference: the inbound filter
+	ports := p.getSpi
+	ports.InboundIPsecTraffic.LocalPort, ports.InboundIPsecTraffic.RemotePort = 500, 4500
+	getSpi(ports) // whole
+	// The outbound traffic updated after GetSpi.
+	k := getSpi(p.getSpi)
+	in := *p.inBundle
+	in.SAList = []wfp.IPsecSA0{in.SAList[0]}
+	in.SAList[0].SPI = k.spi
+	if err := api.IPsecSaContextAddInbound1(k.id, &in); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.IPsecSaContextAddOutbound1(k.id, p.outBundle); err != nil {
+		t.Fatal(err)
+	}
+	nt := p.outTraffic
+	nt.LocalPort, nt.RemotePort = 1701, 1701
+	if err := api.IPsecSaContextUpdate0(wfp.SADetailsUpdateTraffic, &wfp.IPsecSAContext1{SAContextID: k.id, OutboundSA: &wfp.IPsecSADetails1{Traffic: nt}}); err != nil {
+		t.Fatal(err)
+	}
+	want := contexts(t, api)
+	e.Close()
+
+	e2, _ := newTestEngine(t, Options{Store: st})
+	api2 := openAdmin(t, e2)
+	if diff := gocmp.Diff(want, contexts(t, api2)); diff != "" {
+		t.Errorf("contexts after the reload (-before +after):\n%s", diff)
+	}
+	for i, k := range ks {
+		spi, err := api2.IPsecSaContextGetSpi1(k.id, &k.g)
+		if err != nil || spi != k.spi {
+			t.Errorf("context %d: GetSpi again after the reload: %d, %v; want %d", i, spi, err, k.spi)
+		}
+		other := k.g
+		other.InboundIPsecTraffic.LocalPort++
+		if _, err := api2.IPsecSaContextGetSpi1(k.id, &other); !errors.Is(err, wfp.ErrTrafficMismatch) {
+			t.Errorf("context %d: GetSpi with other traffic after the reload: %v, want FWP_E_TRAFFIC_MISMATCH", i, err)
+		}
 	}
 }

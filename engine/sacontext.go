@@ -227,7 +227,7 @@ func (s *session) IPsecSaContextSetSpi0(id uint64, g *wfp.IPsecGetSPI1, spi uint
 
 func withSPI(c *saCtx, g *wfp.IPsecGetSPI1, spi uint32) *saCtx {
 	next := *c
-	next.gsTraffic = g.InboundIPsecTraffic
+	next.setGSTraffic(&g.InboundIPsecTraffic)
 	next.gsUDP, next.inUDP, next.outUDP = nil, nil, nil
 	if g.InboundUDPEncapsulation != nil {
 		u := *g.InboundUDPEncapsulation // shared: every holder treats it as immutable
@@ -263,7 +263,10 @@ func (e *Engine) matchInbound(c *saCtx, g *wfp.IPsecGetSPI1, inf *filter) error 
 
 // sameGetSPI reports whether g equals the first IPSEC_GETSPI1 of c.
 func sameGetSPI(c *saCtx, g *wfp.IPsecGetSPI1) bool {
-	if c.spi == 0 || g.IPVersion != c.gsTraffic.IPVersion || g.InboundIPsecTraffic != c.gsTraffic {
+	if c.spi == 0 {
+		return false
+	}
+	if t := c.gsTraffic(); g.IPVersion != t.IPVersion || g.InboundIPsecTraffic != t {
 		return false
 	}
 	return sameUDP(c.gsUDP, g.InboundUDPEncapsulation)
@@ -461,12 +464,12 @@ func (s *session) IPsecSaContextUpdate0(flags uint64, nv *wfp.IPsecSAContext1) e
 			}
 			next := *c
 			if d := nv.InboundSA; d != nil {
-				b, udp, t, err := applyUpdate(flags, d, c.in, c.inUDP, *c.inbound(), c.outTraffic.IPVersion)
+				b, udp, t, err := applyUpdate(flags, d, c.in, c.inUDP, c.inbound(), c.outTraffic.IPVersion)
 				if err != nil {
 					return nil, err
 				}
 				next.in, next.inUDP = b, udp
-				if t != *c.inbound() {
+				if t != c.inbound() {
 					next.inTraffic = &t
 				}
 			}
@@ -474,6 +477,9 @@ func (s *session) IPsecSaContextUpdate0(flags uint64, nv *wfp.IPsecSAContext1) e
 				b, udp, t, err := applyUpdate(flags, d, c.out, c.outUDP, c.outTraffic, c.outTraffic.IPVersion)
 				if err != nil {
 					return nil, err
+				}
+				if t != c.outTraffic {
+					next.keepGSTraffic()
 				}
 				next.out, next.outUDP, next.outTraffic = b, udp, t
 			}

@@ -193,7 +193,7 @@ func encodeCtx(c *saCtx) ([]byte, error) {
 	r := ctxRecord{
 		GetSpi: gs,
 		ID:     c.id, State: c.state, Created: time.Unix(0, c.created), OutTraffic: c.outTraffic, VIF: c.vif,
-		SPI: c.spi, InTraffic: *c.inbound(), InUDP: c.inUDP, OutUDP: c.outUDP,
+		SPI: c.spi, InTraffic: c.inbound(), InUDP: c.inUDP, OutUDP: c.outUDP,
 		In: encodeBundle(c.in), Out: encodeBundle(c.out),
 	}
 	if c.expiredAt != 0 {
@@ -222,8 +222,9 @@ func decodeCtx(b []byte) (*saCtx, error) {
 	}
 	c.tslot = newTimerSlot(c.id)
 	if r.GetSpi != nil {
-		c.gsTraffic, c.gsUDP = r.GetSpi.InboundIPsecTraffic, r.GetSpi.InboundUDPEncapsulation
-		if r.InTraffic != c.gsTraffic {
+		c.setGSTraffic(&r.GetSpi.InboundIPsecTraffic)
+		c.gsUDP = r.GetSpi.InboundUDPEncapsulation
+		if r.InTraffic != c.gsTraffic() {
 			t := r.InTraffic
 			c.inTraffic = &t
 		}
