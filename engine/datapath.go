@@ -35,10 +35,10 @@ type dpOp struct {
 func (e *Engine) dpSA(c *saCtx, dir wfp.Direction) *datapath.SA {
 	sa := &datapath.SA{ID: datapath.SAID{Context: c.id, Direction: dir}}
 	b := c.out
-	sa.Traffic, sa.UDPEncapsulation = c.outTraffic, c.outUDP
+	sa.Traffic, sa.UDPEncapsulation = c.outTraffic, c.ex().outUDP
 	if dir == wfp.DirectionInbound {
 		b = c.in
-		sa.Traffic, sa.UDPEncapsulation = c.inbound(), c.inUDP
+		sa.Traffic, sa.UDPEncapsulation = c.inbound(), c.ex().inUDP
 	}
 	if b == nil {
 		return nil
@@ -66,9 +66,9 @@ func (tx *txn) queueSAs(prev, next *saCtx) error {
 // thing in the data path.
 func sameDir(p, n *saCtx, dir wfp.Direction) bool {
 	if dir == wfp.DirectionInbound {
-		return p.in == n.in && p.inbound() == n.inbound() && sameUDP(p.inUDP, n.inUDP)
+		return p.in == n.in && p.inbound() == n.inbound() && sameUDP(p.ex().inUDP, n.ex().inUDP)
 	}
-	return p.out == n.out && p.outTraffic == n.outTraffic && sameUDP(p.outUDP, n.outUDP)
+	return p.out == n.out && p.outTraffic == n.outTraffic && sameUDP(p.ex().outUDP, n.ex().outUDP)
 }
 
 func sameUDP(a, b *wfp.IPsecV4UDPEncapsulation0) bool {

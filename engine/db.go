@@ -15,14 +15,9 @@ import (
 // Pointer fields come first: the garbage collector scans an object only up
 // to its last pointer, and a million contexts make that matter.
 type saCtx struct {
-	in, out   *bundle
-	tslot     *timerSlot // shared by all versions
-	vif       *wfp.IPsecVirtualIfTunnelInfo0
-	gsUDP     *wfp.IPsecV4UDPEncapsulation0 // the first GetSpi's UDP encapsulation
-	inUDP     *wfp.IPsecV4UDPEncapsulation0
-	outUDP    *wfp.IPsecV4UDPEncapsulation0
-	inTraffic *wfp.IPsecTraffic1 // set when an update changed the inbound traffic
-	gsFull    *wfp.IPsecTraffic1 // the first GetSpi's traffic, when not kept as gsFilter/gsTunnel (see gsTraffic)
+	in, out *bundle
+	tslot   *timerSlot // shared by all versions
+	x       *ctxExtras // nil: none set
 
 	id        uint64
 	created   int64  // unix nanoseconds
@@ -36,6 +31,51 @@ type saCtx struct {
 	gsFilter, gsTunnel uint64
 }
 
+// ctxExtras are the members of a version that most contexts never set,
+// kept apart so that a version, copied at every step of the plumbing, is
+// smaller and has fewer pointers to copy. Immutable like the version and
+// shared by the versions that follow, until a change makes a new one (see
+// saCtx.edit).
+type ctxExtras struct {
+	vif       *wfp.IPsecVirtualIfTunnelInfo0
+	gsUDP     *wfp.IPsecV4UDPEncapsulation0 // the first GetSpi's UDP encapsulation
+	inUDP     *wfp.IPsecV4UDPEncapsulation0
+	outUDP    *wfp.IPsecV4UDPEncapsulation0
+	inTraffic *wfp.IPsecTraffic1 // set when an update changed the inbound traffic
+	gsFull    *wfp.IPsecTraffic1 // the first GetSpi's traffic, when not kept as gsFilter/gsTunnel (see gsTraffic)
+}
+
+// noExtras stands for the extras of a version that has none. Read only.
+var noExtras ctxExtras
+
+// ex returns c's extras, for reading.
+func (c *saCtx) ex() *ctxExtras {
+	if c.x != nil {
+		return c.x
+	}
+	return &noExtras
+}
+
+// edit makes c's extras a copy of them changed by f. c must be a version
+// being made, not yet published.
+func (c *saCtx) edit(f func(x *ctxExtras)) {
+	x := *c.ex()
+	f(&x)
+	c.setExtras(x)
+}
+
+// setExtras makes x c's extras: none if x is zero, the ones c has (shared
+// with the version it was copied from) if they are equal. c must be a
+// version being made.
+func (c *saCtx) setExtras(x ctxExtras) {
+	switch {
+	case x == (ctxExtras{}):
+		c.x = nil
+	case c.x == nil || *c.x != x:
+		c.x = &x
+	}
+}
+
 // gsTraffic returns the first GetSpi's traffic (valid when spi != 0). A
 // GetSpi's inbound traffic is mostly the outbound traffic with the inbound
 // filter, so it is kept as that difference, gsFilter and gsTunnel: a
@@ -43,37 +83,32 @@ type saCtx struct {
 // keep one each. It is kept whole, in gsFull, when it differs in more, and
 // from the update that changes the outbound traffic on.
 func (c *saCtx) gsTraffic() wfp.IPsecTraffic1 {
-	if c.gsFull != nil {
-		return *c.gsFull
+	if t := c.ex().gsFull; t != nil {
+		return *t
 	}
 	t := c.outTraffic
 	t.IPsecFilterID, t.TunnelPolicyID = c.gsFilter, c.gsTunnel
 	return t
 }
 
-// setGSTraffic records t as the first GetSpi's traffic; outTraffic must be
-// set.
-func (c *saCtx) setGSTraffic(t *wfp.IPsecTraffic1) {
-	c.gsFilter, c.gsTunnel, c.gsFull = t.IPsecFilterID, t.TunnelPolicyID, nil
-	if c.gsTraffic() != *t {
-		full := *t
-		c.gsFull = &full
+// setGSFilters records the filters of t, the first GetSpi's traffic, and
+// returns t whole if it differs from the outbound traffic in more (for
+// ctxExtras.gsFull), else nil. outTraffic must be set.
+func (c *saCtx) setGSFilters(t *wfp.IPsecTraffic1) *wfp.IPsecTraffic1 {
+	c.gsFilter, c.gsTunnel = t.IPsecFilterID, t.TunnelPolicyID
+	d := c.outTraffic
+	d.IPsecFilterID, d.TunnelPolicyID = t.IPsecFilterID, t.TunnelPolicyID
+	if d == *t {
+		return nil
 	}
-}
-
-// keepGSTraffic keeps the first GetSpi's traffic whole, before an update
-// changes the outbound traffic it is kept relative to.
-func (c *saCtx) keepGSTraffic() {
-	if c.spi != 0 && c.gsFull == nil {
-		t := c.gsTraffic()
-		c.gsFull = &t
-	}
+	full := *t
+	return &full
 }
 
 // inbound returns the inbound traffic.
 func (c *saCtx) inbound() wfp.IPsecTraffic1 {
-	if c.inTraffic != nil {
-		return *c.inTraffic
+	if t := c.ex().inTraffic; t != nil {
+		return *t
 	}
 	return c.gsTraffic()
 }
@@ -81,7 +116,7 @@ func (c *saCtx) inbound() wfp.IPsecTraffic1 {
 // getSPI rebuilds the first IPSEC_GETSPI1.
 func (c *saCtx) getSPI() wfp.IPsecGetSPI1 {
 	t := c.gsTraffic()
-	return wfp.IPsecGetSPI1{InboundIPsecTraffic: t, IPVersion: t.IPVersion, InboundUDPEncapsulation: c.gsUDP}
+	return wfp.IPsecGetSPI1{InboundIPsecTraffic: t, IPVersion: t.IPVersion, InboundUDPEncapsulation: c.ex().gsUDP}
 }
 
 // filterIDs returns the filters this version refers to.

@@ -53,18 +53,18 @@ func (e *Engine) exportInto(blk *exportBlock, c *saCtx, keys bool) *wfp.IPsecSAC
 func (e *Engine) exportDetails(d *wfp.IPsecSADetails1, c *saCtx, dir wfp.Direction, keys bool, st *exportStorage, udp *wfp.IPsecV4UDPEncapsulation0) {
 	d.IPVersion = c.outTraffic.IPVersion
 	d.SADirection = dir
-	b, u := c.out, c.outUDP
+	b, u := c.out, c.ex().outUDP
 	d.Traffic = c.outTraffic
 	if dir == wfp.DirectionInbound {
-		b, u = c.in, c.inUDP
+		b, u = c.in, c.ex().inUDP
 		d.Traffic = c.inbound()
 	}
 	if u != nil {
 		*udp = *u
 		d.UDPEncapsulation = udp
 	}
-	if c.vif != nil {
-		v := *c.vif
+	if vif := c.ex().vif; vif != nil {
+		v := *vif
 		d.VirtualIfTunnelInfo = &v
 	}
 	d.SABundle = b.export(keys, st)

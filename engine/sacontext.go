@@ -103,7 +103,7 @@ func (s *session) IPsecSaContextCreate1(t *wfp.IPsecTraffic1, vif *wfp.IPsecVirt
 		c.tslot = newTimerSlot(c.id)
 		if vif != nil {
 			v := *vif
-			c.vif = &v
+			c.x = &ctxExtras{vif: &v}
 		}
 		sh := e.ctxs.shard(c.id)
 		sh.mu.Lock()
@@ -227,13 +227,15 @@ func (s *session) IPsecSaContextSetSpi0(id uint64, g *wfp.IPsecGetSPI1, spi uint
 
 func withSPI(c *saCtx, g *wfp.IPsecGetSPI1, spi uint32) *saCtx {
 	next := *c
-	next.setGSTraffic(&g.InboundIPsecTraffic)
-	next.gsUDP, next.inUDP, next.outUDP = nil, nil, nil
-	if g.InboundUDPEncapsulation != nil {
-		u := *g.InboundUDPEncapsulation // shared: every holder treats it as immutable
-		next.gsUDP, next.inUDP, next.outUDP = &u, &u, &u
-	}
-	next.inTraffic = nil
+	full := next.setGSFilters(&g.InboundIPsecTraffic)
+	next.edit(func(x *ctxExtras) {
+		x.gsFull, x.inTraffic = full, nil
+		x.gsUDP, x.inUDP, x.outUDP = nil, nil, nil
+		if g.InboundUDPEncapsulation != nil {
+			u := *g.InboundUDPEncapsulation // shared: every holder treats it as immutable
+			x.gsUDP, x.inUDP, x.outUDP = &u, &u, &u
+		}
+	})
 	next.spi = spi
 	next.state = wfp.SAContextSPISet
 	return &next
@@ -269,7 +271,7 @@ func sameGetSPI(c *saCtx, g *wfp.IPsecGetSPI1) bool {
 	if t := c.gsTraffic(); g.IPVersion != t.IPVersion || g.InboundIPsecTraffic != t {
 		return false
 	}
-	return sameUDP(c.gsUDP, g.InboundUDPEncapsulation)
+	return sameUDP(c.ex().gsUDP, g.InboundUDPEncapsulation)
 }
 
 // allocSPI reserves a random free SPI for context id.
@@ -463,26 +465,31 @@ func (s *session) IPsecSaContextUpdate0(flags uint64, nv *wfp.IPsecSAContext1) e
 				return nil, wfp.Errorf(wfp.ErrIncompatibleSAState, "SA context %d has no outbound bundle yet", id)
 			}
 			next := *c
+			x := *c.ex()
 			if d := nv.InboundSA; d != nil {
-				b, udp, t, err := applyUpdate(flags, d, c.in, c.inUDP, c.inbound(), c.outTraffic.IPVersion)
+				b, udp, t, err := applyUpdate(flags, d, c.in, x.inUDP, c.inbound(), c.outTraffic.IPVersion)
 				if err != nil {
 					return nil, err
 				}
-				next.in, next.inUDP = b, udp
+				next.in, x.inUDP = b, udp
 				if t != c.inbound() {
-					next.inTraffic = &t
+					x.inTraffic = &t
 				}
 			}
 			if d := nv.OutboundSA; d != nil {
-				b, udp, t, err := applyUpdate(flags, d, c.out, c.outUDP, c.outTraffic, c.outTraffic.IPVersion)
+				b, udp, t, err := applyUpdate(flags, d, c.out, x.outUDP, c.outTraffic, c.outTraffic.IPVersion)
 				if err != nil {
 					return nil, err
 				}
-				if t != c.outTraffic {
-					next.keepGSTraffic()
+				if t != c.outTraffic && c.spi != 0 && x.gsFull == nil {
+					// Keep the first GetSpi's traffic, kept relative to the
+					// outbound traffic, whole (see saCtx.gsTraffic).
+					gs := c.gsTraffic()
+					x.gsFull = &gs
 				}
-				next.out, next.outUDP, next.outTraffic = b, udp, t
+				next.out, x.outUDP, next.outTraffic = b, udp, t
 			}
+			next.setExtras(x)
 			return &next, nil
 		})
 	})

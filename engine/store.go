@@ -192,8 +192,8 @@ func encodeCtx(c *saCtx) ([]byte, error) {
 	}
 	r := ctxRecord{
 		GetSpi: gs,
-		ID:     c.id, State: c.state, Created: time.Unix(0, c.created), OutTraffic: c.outTraffic, VIF: c.vif,
-		SPI: c.spi, InTraffic: c.inbound(), InUDP: c.inUDP, OutUDP: c.outUDP,
+		ID:     c.id, State: c.state, Created: time.Unix(0, c.created), OutTraffic: c.outTraffic, VIF: c.ex().vif,
+		SPI: c.spi, InTraffic: c.inbound(), InUDP: c.ex().inUDP, OutUDP: c.ex().outUDP,
 		In: encodeBundle(c.in), Out: encodeBundle(c.out),
 	}
 	if c.expiredAt != 0 {
@@ -213,22 +213,21 @@ func decodeCtx(b []byte) (*saCtx, error) {
 	} else if err := json.Unmarshal(b, &r); err != nil {
 		return nil, err
 	}
-	c := &saCtx{
-		id: r.ID, state: r.State, created: r.Created.UnixNano(), outTraffic: r.OutTraffic, vif: r.VIF,
-		spi: r.SPI, inUDP: r.InUDP, outUDP: r.OutUDP,
-	}
+	c := &saCtx{id: r.ID, state: r.State, created: r.Created.UnixNano(), outTraffic: r.OutTraffic, spi: r.SPI}
+	x := ctxExtras{vif: r.VIF, inUDP: r.InUDP, outUDP: r.OutUDP}
 	if !r.ExpiredAt.IsZero() {
 		c.expiredAt = r.ExpiredAt.UnixNano()
 	}
 	c.tslot = newTimerSlot(c.id)
 	if r.GetSpi != nil {
-		c.setGSTraffic(&r.GetSpi.InboundIPsecTraffic)
-		c.gsUDP = r.GetSpi.InboundUDPEncapsulation
-		if r.InTraffic != c.gsTraffic() {
+		x.gsFull = c.setGSFilters(&r.GetSpi.InboundIPsecTraffic)
+		x.gsUDP = r.GetSpi.InboundUDPEncapsulation
+		if r.InTraffic != r.GetSpi.InboundIPsecTraffic {
 			t := r.InTraffic
-			c.inTraffic = &t
+			x.inTraffic = &t
 		}
 	}
+	c.setExtras(x)
 	var err error
 	if c.in, err = decodeBundle(r.In); err != nil {
 		return nil, err
