@@ -35,7 +35,7 @@ type saCtx struct {
 // kept apart so that a version, copied at every step of the plumbing, is
 // smaller and has fewer pointers to copy. Immutable like the version and
 // shared by the versions that follow, until a change makes a new one (see
-// saCtx.edit).
+// saCtx.setExtras).
 type ctxExtras struct {
 	vif       *wfp.IPsecVirtualIfTunnelInfo0
 	gsUDP     *wfp.IPsecV4UDPEncapsulation0 // the first GetSpi's UDP encapsulation
@@ -56,23 +56,17 @@ func (c *saCtx) ex() *ctxExtras {
 	return &noExtras
 }
 
-// edit makes c's extras a copy of them changed by f. c must be a version
-// being made, not yet published.
-func (c *saCtx) edit(f func(x *ctxExtras)) {
-	x := *c.ex()
-	f(&x)
-	c.setExtras(x)
-}
-
-// setExtras makes x c's extras: none if x is zero, the ones c has (shared
-// with the version it was copied from) if they are equal. c must be a
-// version being made.
-func (c *saCtx) setExtras(x ctxExtras) {
+// setExtras makes a copy of x c's extras: none if x is zero, the ones c
+// has (shared with the version it was copied from) if they are equal. c
+// must be a version being made, not yet published.
+func (c *saCtx) setExtras(x *ctxExtras) {
 	switch {
-	case x == (ctxExtras{}):
+	case *x == (ctxExtras{}):
 		c.x = nil
-	case c.x == nil || *c.x != x:
-		c.x = &x
+	case c.x == nil || *c.x != *x:
+		nx := new(ctxExtras)
+		*nx = *x
+		c.x = nx
 	}
 }
 

@@ -227,15 +227,14 @@ func (s *session) IPsecSaContextSetSpi0(id uint64, g *wfp.IPsecGetSPI1, spi uint
 
 func withSPI(c *saCtx, g *wfp.IPsecGetSPI1, spi uint32) *saCtx {
 	next := *c
-	full := next.setGSFilters(&g.InboundIPsecTraffic)
-	next.edit(func(x *ctxExtras) {
-		x.gsFull, x.inTraffic = full, nil
-		x.gsUDP, x.inUDP, x.outUDP = nil, nil, nil
-		if g.InboundUDPEncapsulation != nil {
-			u := *g.InboundUDPEncapsulation // shared: every holder treats it as immutable
-			x.gsUDP, x.inUDP, x.outUDP = &u, &u, &u
-		}
-	})
+	x := *c.ex()
+	x.gsFull, x.inTraffic = next.setGSFilters(&g.InboundIPsecTraffic), nil
+	x.gsUDP, x.inUDP, x.outUDP = nil, nil, nil
+	if g.InboundUDPEncapsulation != nil {
+		u := *g.InboundUDPEncapsulation // shared: every holder treats it as immutable
+		x.gsUDP, x.inUDP, x.outUDP = &u, &u, &u
+	}
+	next.setExtras(&x)
 	next.spi = spi
 	next.state = wfp.SAContextSPISet
 	return &next
@@ -489,7 +488,7 @@ func (s *session) IPsecSaContextUpdate0(flags uint64, nv *wfp.IPsecSAContext1) e
 				}
 				next.out, x.outUDP, next.outTraffic = b, udp, t
 			}
-			next.setExtras(x)
+			next.setExtras(&x)
 			return &next, nil
 		})
 	})

@@ -227,7 +227,7 @@ func decodeCtx(b []byte) (*saCtx, error) {
 			x.inTraffic = &t
 		}
 	}
-	c.setExtras(x)
+	c.setExtras(&x)
 	var err error
 	if c.in, err = decodeBundle(r.In); err != nil {
 		return nil, err
