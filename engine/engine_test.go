@@ -132,6 +132,29 @@ func (p *plumb) run() (uint64, error) {
 	return id, p.api.IPsecSaContextAddOutbound1(id, p.outBundle)
 }
 
+// TestPlumbingAllocations holds the engine to its allocations per plumbing
+// sequence: the context's versions (Create, GetSpi, AddInbound, and
+// AddOutbound's with the outbound bundle), the inbound bundle and the timer
+// slot. Each one more is garbage a keying daemon makes per SA pair, and
+// the garbage collector is most of the cost of the sequence.
+func TestPlumbingAllocations(t *testing.T) {
+	e, _ := newTestEngine(t, Options{})
+	p := newPlumb(t, openAdmin(t, e))
+	const want = 6
+	n := testing.AllocsPerRun(2000, func() {
+		id, err := p.run()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.api.IPsecSaContextDeleteById0(id); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n > want {
+		t.Errorf("%v allocations per plumbing sequence, want at most %d", n, want)
+	}
+}
+
 func TestPlumbingSmoke(t *testing.T) {
 	e, clk := newTestEngine(t, Options{})
 	api := openAdmin(t, e)
