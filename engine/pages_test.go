@@ -197,6 +197,58 @@ func TestConcurrentEnumerationsFreeing(t *testing.T) {
 	wg.Wait()
 }
 
+// TestConcurrentGetByIdFreeing: goroutines sharing one session read
+// contexts, some giving each result back and some not, and some freeing
+// late (after another result was handed out): every result is whole and
+// its own until freed.
+func TestConcurrentGetByIdFreeing(t *testing.T) {
+	e, _ := newTestEngine(t, Options{})
+	p := newPlumb(t, openAdmin(t, e))
+	ids := fill(t, p, 200)
+	want := p.inBundle.SAList[0].ESPAuthAndCipherInformation.SACipherInformation.CipherKey
+	api, err := e.FwpmEngineOpen0(wfp.Token{User: wfp.UserSID(0)}, &wfp.FwpmSession0{Flags: wfp.SessionFlagKeyMaterial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer api.FwpmEngineClose0()
+	check := func(sc *wfp.IPsecSAContext1, id uint64) bool {
+		return sc != nil && sc.SAContextID == id && sc.InboundSA != nil && sc.OutboundSA != nil &&
+			bytes.Equal(sc.InboundSA.SABundle.SAList[0].ESPAuthAndCipherInformation.SACipherInformation.CipherKey, want)
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			var held *wfp.IPsecSAContext1
+			var heldID uint64
+			for i := range 3000 {
+				id := ids[(i*7+g*13)%len(ids)]
+				sc, err := api.IPsecSaContextGetById1(id)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !check(sc, id) {
+					t.Errorf("goroutine %d: GetById1(%d) is not whole or not its own", g, id)
+					return
+				}
+				if held != nil && !check(held, heldID) {
+					t.Errorf("goroutine %d: a result held across another call changed", g)
+					return
+				}
+				switch {
+				case g == 0: // never frees
+				case g == 1 && i%2 == 0: // frees the previous one, late
+					api.FwpmFreeMemory0(&held)
+					held, heldID = sc, id
+				default:
+					api.FwpmFreeMemory0(&sc)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // TestSharedFiltersAreNotRetained enumerates contexts with a filter pair
 // each and drops the page: the copies of the filters the details pointed to
 // must go with it, not stay with the filters (1.4 KB each).
