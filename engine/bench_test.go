@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -58,6 +59,64 @@ func BenchmarkPlumbingParallel(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "seq/s")
+}
+
+// BenchmarkPlumbingScaling measures the plumbing rate on one goroutine and
+// on GOMAXPROCS goroutines (each with its own session) in alternating
+// rounds of 100 ms, so that both see the same machine: a shared machine's
+// speed drifts over seconds, more than the effect measured. One op is one
+// pair of rounds; it reports both rates and their ratio.
+//
+//	go test ./engine -run '^$' -bench PlumbingScaling -cpu 2 -benchtime 30x
+func BenchmarkPlumbingScaling(b *testing.B) {
+	e, _ := newTestEngine(b, Options{Clock: clock.System()})
+	setup := newPlumb(b, openAdmin(b, e))
+	procs := runtime.GOMAXPROCS(0)
+	plumbs := make([]*plumb, procs)
+	for i := range plumbs {
+		p := *setup
+		p.api = openAdmin(b, e)
+		plumbs[i] = &p
+	}
+	round := func(n int) (seqs int64, took time.Duration) {
+		var total atomic.Int64
+		start := time.Now()
+		stop := start.Add(100 * time.Millisecond)
+		var wg sync.WaitGroup
+		for _, p := range plumbs[:n] {
+			wg.Go(func() {
+				var k int64
+				for time.Now().Before(stop) {
+					for range 64 {
+						id, err := p.run()
+						if err == nil {
+							err = p.api.IPsecSaContextDeleteById0(id)
+						}
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						k++
+					}
+				}
+				total.Add(k)
+			})
+		}
+		wg.Wait()
+		return total.Load(), time.Since(start)
+	}
+	var one, all int64
+	var oneT, allT time.Duration
+	for b.Loop() {
+		n, d := round(1)
+		one, oneT = one+n, oneT+d
+		n, d = round(procs)
+		all, allT = all+n, allT+d
+	}
+	r1, rN := float64(one)/oneT.Seconds(), float64(all)/allT.Seconds()
+	b.ReportMetric(r1, "seq/s-1g")
+	b.ReportMetric(rN, "seq/s-Ng")
+	b.ReportMetric(rN/r1, "ratio")
 }
 
 // reportCPU reports the process CPU time per op: on a busy machine it is a
