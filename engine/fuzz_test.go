@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -359,16 +360,38 @@ func FuzzStoreRecord(f *testing.F) {
 	f.Add([]byte(`{"id":2,"state":4,"in":{"sas":[{"spi":300,"type":4}]}}`))
 	f.Add(binary.BigEndian.AppendUint64(nil, 42))
 	f.Add(appendCtxRecord(nil, &ctxRecord{ID: 1, State: wfp.SAContextCreated}))
-	f.Add(appendCtxRecord(nil, &ctxRecord{ID: 2, State: wfp.SAContextOutboundAdded,
+	f.Add(appendCtxRecord(nil, &ctxRecord{ID: 2, State: wfp.SAContextOutboundAdded, SPI: 300, GetSpi: &wfp.IPsecGetSPI1{},
 		In:  &bundleRecord{SAs: []saRecord{{SPI: 300, Type: wfp.TransformESPAuth}}},
 		Out: &bundleRecord{SAs: []saRecord{{SPI: 301, Type: wfp.TransformESPAuth}}}}))
+	// A context with every optional member: GetSpi traffic that differs
+	// from the outbound traffic in more than its filter, an updated inbound
+	// traffic, UDP encapsulations and virtual-interface info.
+	out := wfp.IPsecTraffic1{IPVersion: wfp.IPVersionV4, LocalV4Address: wfp.MustV4("192.0.2.1"), RemoteV4Address: wfp.MustV4("192.0.2.2"),
+		TrafficType: wfp.TrafficTypeTransport, IPsecFilterID: 7}
+	gs := out
+	gs.IPsecFilterID, gs.LocalPort = 8, 500
+	in := gs
+	in.RemotePort = 4500
+	udp := &wfp.IPsecV4UDPEncapsulation0{LocalUDPEncapPort: 4500, RemoteUDPEncapPort: 4501}
+	f.Add(appendCtxRecord(nil, &ctxRecord{ID: 3, State: wfp.SAContextSPISet, OutTraffic: out, SPI: 400,
+		GetSpi:    &wfp.IPsecGetSPI1{InboundIPsecTraffic: gs, IPVersion: wfp.IPVersionV4, InboundUDPEncapsulation: udp},
+		InTraffic: in, InUDP: udp, OutUDP: udp, VIF: &wfp.IPsecVirtualIfTunnelInfo0{VirtualIfTunnelID: 9}}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := decodeCtx(data)
 		if err != nil {
 			return
 		}
-		if _, err := encodeCtx(c); err != nil {
+		b1, err := encodeCtx(c)
+		if err != nil {
 			t.Fatalf("a decoded record does not encode again: %v", err)
+		}
+		// What the engine writes, it reads back as the same context.
+		c2, err := decodeCtx(b1)
+		if err != nil {
+			t.Fatalf("a record the engine wrote does not decode: %v", err)
+		}
+		if b2, _ := encodeCtx(c2); !bytes.Equal(b1, b2) {
+			t.Fatalf("a context changes on a round trip through the store:\n%x\n%x", b1, b2)
 		}
 	})
 }

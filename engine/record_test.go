@@ -5,13 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	gocmp "github.com/google/go-cmp/cmp"
+
+	"github.com/sadb-dev/sadb/wfp"
 )
 
 // fillAll sets every exported field reachable from v to a value that is
@@ -195,5 +199,71 @@ func BenchmarkRecordDecode(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A record whose state does not agree with its SPI and bundles is refused
+// as damaged; every state the engine writes is read back.
+func TestRecordShape(t *testing.T) {
+	st := newMapStore()
+	e, _ := newTestEngine(t, Options{Store: st})
+	api := openAdmin(t, e)
+	p := newPlumb(t, api)
+	tr := p.outTraffic
+	created, _, err := api.IPsecSaContextCreate1(&tr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spiSet, _, err := api.IPsecSaContextCreate1(&tr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.IPsecSaContextGetSpi1(spiSet, &p.getSpi); err != nil {
+		t.Fatal(err)
+	}
+	plumbed := fill(t, p, 2)
+	expired := plumbed[1]
+	if err := api.IPsecSaContextExpire0(expired); err != nil {
+		t.Fatal(err)
+	}
+	records := map[wfp.SAContextState]ctxRecord{}
+	for _, id := range []uint64{created, spiSet, plumbed[0], expired} {
+		c := e.ctxs.get(id)
+		b, err := encodeCtx(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := decodeCtx(b); err != nil {
+			t.Fatalf("%v: a record the engine wrote is refused: %v", c.state, err)
+		}
+		var r ctxRecord
+		if err := decodeCtxRecord(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		records[c.state] = r
+	}
+	if len(records) != 4 {
+		t.Fatalf("states %v", slices.Collect(maps.Keys(records)))
+	}
+	damaged := []struct {
+		name  string
+		state wfp.SAContextState
+		edit  func(r *ctxRecord)
+	}{
+		{"CreatedWithSPI", wfp.SAContextCreated, func(r *ctxRecord) { r.SPI, r.GetSpi = 300, new(wfp.IPsecGetSPI1) }},
+		{"SPISetWithoutSPI", wfp.SAContextSPISet, func(r *ctxRecord) { r.SPI = 0 }},
+		{"SPISetWithoutGetSpi", wfp.SAContextSPISet, func(r *ctxRecord) { r.GetSpi = nil }},
+		{"OutboundAddedWithoutOutbound", wfp.SAContextOutboundAdded, func(r *ctxRecord) { r.Out = nil }},
+		{"OutboundAddedWithoutInbound", wfp.SAContextOutboundAdded, func(r *ctxRecord) { r.In = nil }},
+		{"InboundAddedWithOutbound", wfp.SAContextOutboundAdded, func(r *ctxRecord) { r.State = wfp.SAContextInboundAdded }},
+		{"SPISetWithBundles", wfp.SAContextOutboundAdded, func(r *ctxRecord) { r.State = wfp.SAContextSPISet }},
+		{"ExpiredWithoutInbound", wfp.SAContextExpired, func(r *ctxRecord) { r.In = nil }},
+	}
+	for _, d := range damaged {
+		r := records[d.state]
+		d.edit(&r)
+		if _, err := decodeCtx(appendCtxRecord(nil, &r)); err == nil {
+			t.Errorf("%s: a damaged record is read", d.name)
+		}
 	}
 }

@@ -238,10 +238,41 @@ func decodeCtx(b []byte) (*saCtx, error) {
 	if c.id == 0 || c.state < wfp.SAContextCreated || c.state > wfp.SAContextExpired {
 		return nil, fmt.Errorf("bad id or state")
 	}
+	if err := checkCtxShape(c, r.GetSpi != nil); err != nil {
+		return nil, err
+	}
 	if err := validateTraffic(&c.outTraffic, "stored traffic"); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// ctxShape says whether a state needs an SPI, an inbound and an outbound
+// bundle; an expired context may have lost its outbound one (anyOut).
+type ctxShape struct{ spi, in, out, anyOut bool }
+
+var ctxShapes = map[wfp.SAContextState]ctxShape{
+	wfp.SAContextCreated:       {},
+	wfp.SAContextSPISet:        {spi: true},
+	wfp.SAContextInboundAdded:  {spi: true, in: true},
+	wfp.SAContextOutboundAdded: {spi: true, in: true, out: true},
+	wfp.SAContextExpired:       {spi: true, in: true, anyOut: true},
+}
+
+// checkCtxShape checks that a decoded context is in a state the engine
+// can be in: an SPI exactly when GetSpi or SetSpi was called (the record
+// then holds its IPSEC_GETSPI1), and the bundles its state says. A record
+// that is not is damaged; left in, it would not even read back the same
+// once written again.
+func checkCtxShape(c *saCtx, hasGetSpi bool) error {
+	if (c.spi != 0) != hasGetSpi {
+		return fmt.Errorf("SPI %d without its GetSpi, or the reverse", c.spi)
+	}
+	want := ctxShapes[c.state]
+	if (c.spi != 0) != want.spi || (c.in != nil) != want.in || (!want.anyOut && (c.out != nil) != want.out) {
+		return fmt.Errorf("state %v with SPI %d, inbound bundle %t, outbound bundle %t", c.state, c.spi, c.in != nil, c.out != nil)
+	}
+	return nil
 }
 
 // persist writes the objects d names to the store.
