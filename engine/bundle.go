@@ -71,9 +71,9 @@ func newBundle(in *wfp.IPsecSABundle1, now time.Time) *bundle {
 // versionWithBundle is a context version together with the bundle it adds,
 // allocated as one: IPsecSaContextAddOutbound1 makes the version that a
 // plumbed context keeps for the rest of its life, and its outbound bundle
-// lives exactly as long. (A later version made by an update or an expiry
-// shares the bundle and so keeps this version's memory too, until the
-// context goes.)
+// lives exactly as long. (A later version made by an update keeps the
+// outbound bundle, and so this version's memory too, until the context
+// goes or expires; an expired version has no outbound bundle.)
 type versionWithBundle struct {
 	c   saCtx
 	blk bundleBlock
