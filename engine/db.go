@@ -160,8 +160,6 @@ func (t *saTable) sum(f func(sh *saShard) int64) int64 {
 
 func (t *saTable) len() int64 { return t.sum(func(sh *saShard) int64 { return sh.count.Load() }) }
 
-func (t *saTable) init() {}
-
 func (t *saTable) shard(id uint64) *saShard { return &t.shards[id%numShards] }
 
 func (t *saTable) get(id uint64) *saCtx {

@@ -159,7 +159,6 @@ func New(opts Options) (*Engine, error) {
 		e.sadbSD.Store(DefaultSADBSD())
 	}
 	e.gate.init()
-	e.ctxs.init()
 	e.spis.init()
 	e.filters.init()
 	e.bus.init(e)

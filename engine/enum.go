@@ -35,7 +35,7 @@ func (s *session) IPsecSaContextGetById1(id uint64) (*wfp.IPsecSAContext1, error
 		return nil
 	})
 	if out == nil {
-		s.gets.unused(blk)
+		s.gets.keep(blk) // untouched: no result was made in it
 		return nil, err
 	}
 	s.gets.handOut(out, blk)

@@ -191,8 +191,8 @@ func (g *getCache) take() *exportBlock {
 	return blk
 }
 
-// unused takes back a block that take returned but no result was made in.
-func (g *getCache) unused(blk *exportBlock) {
+// keep makes blk, zero, the spare block if there is none.
+func (g *getCache) keep(blk *exportBlock) {
 	g.mu.Lock()
 	if g.spare == nil {
 		g.spare = blk
@@ -221,11 +221,7 @@ func (g *getCache) give(p **wfp.IPsecSAContext1, zeroKeys func(*exportBlock)) bo
 	zeroKeys(blk)
 	*blk = exportBlock{}
 	*p = nil
-	g.mu.Lock()
-	if g.spare == nil {
-		g.spare = blk
-	}
-	g.mu.Unlock()
+	g.keep(blk)
 	return true
 }
 
