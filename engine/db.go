@@ -45,6 +45,55 @@ type ctxExtras struct {
 	gsFull    *wfp.IPsecTraffic1 // the first GetSpi's traffic, when not kept as gsFilter/gsTunnel (see gsTraffic)
 }
 
+// ctxRoom is room for the first versions of a context, made in one
+// allocation by IPsecSaContextCreate1: its own, GetSpi's (or SetSpi's) and
+// AddInbound's. The plumbing makes a version at every step; most of them
+// are garbage one step later, and one allocation for three costs the
+// garbage collector less than three. AddOutbound's version, which a
+// plumbed context keeps for the rest of its life, is not made here
+// (versionWithBundle), so a plumbed context does not keep the room.
+//
+// A slot is used once: used only grows, so a version an aborted
+// transaction made is never written again, nor is any version once
+// published. used is guarded by the context's shard lock.
+type ctxRoom struct {
+	v    [3]saCtx
+	used uint8
+}
+
+// newCtx makes the first version of context id, with its timer slot and
+// the room for the next versions.
+func newCtx(id uint64) *saCtx {
+	r := &ctxRoom{used: 1}
+	c := &r.v[0]
+	c.id = id
+	c.tslot = &timerSlot{id: id, index: -1}
+	if len(r.v) > 1 {
+		c.tslot.room = r
+	}
+	return c
+}
+
+// successor returns a copy of c to make c's next version of: in the
+// context's room while there is some, else newly allocated. Called under
+// the context's shard lock (from a modifyCtx callback), before the new
+// version is published.
+func (c *saCtx) successor() *saCtx {
+	var n *saCtx
+	if ts := c.tslot; ts != nil && ts.room != nil {
+		r := ts.room
+		n = &r.v[r.used]
+		r.used++
+		if int(r.used) == len(r.v) {
+			ts.room = nil
+		}
+	} else {
+		n = new(saCtx)
+	}
+	*n = *c
+	return n
+}
+
 // noExtras stands for the extras of a version that has none. Read only.
 var noExtras ctxExtras
 

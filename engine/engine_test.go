@@ -133,14 +133,15 @@ func (p *plumb) run() (uint64, error) {
 }
 
 // TestPlumbingAllocations holds the engine to its allocations per plumbing
-// sequence: the context's versions (Create, GetSpi, AddInbound, and
-// AddOutbound's with the outbound bundle), the inbound bundle and the timer
-// slot. Each one more is garbage a keying daemon makes per SA pair, and
-// the garbage collector is most of the cost of the sequence.
+// sequence: the room for the context's first three versions (Create,
+// GetSpi, AddInbound; see ctxRoom), the timer slot, the inbound bundle, and
+// AddOutbound's version with the outbound bundle. Each one more is garbage
+// a keying daemon makes per SA pair, and the garbage collector is most of
+// the cost of the sequence.
 func TestPlumbingAllocations(t *testing.T) {
 	e, _ := newTestEngine(t, Options{})
 	p := newPlumb(t, openAdmin(t, e))
-	const want = 6
+	const want = 4
 	n := testing.AllocsPerRun(2000, func() {
 		id, err := p.run()
 		if err != nil {
@@ -152,6 +153,70 @@ func TestPlumbingAllocations(t *testing.T) {
 	})
 	if n > want {
 		t.Errorf("%v allocations per plumbing sequence, want at most %d", n, want)
+	}
+}
+
+// TestCtxRoomSlotsUsedOnce checks that a version made in a context's room
+// (ctxRoom) by a transaction that was then aborted is not overwritten by
+// the next version: whoever saw it inside the transaction (an enumeration
+// handle's snapshot) may still read it. It fails if the room hands out a
+// slot by the current version's place rather than by what it ever gave.
+func TestCtxRoomSlotsUsedOnce(t *testing.T) {
+	e, _ := newTestEngine(t, Options{})
+	api := openAdmin(t, e)
+	p := newPlumb(t, api)
+	id, _, err := api.IPsecSaContextCreate1(&p.outTraffic, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := e.ctxs.get(id)
+	if err := api.FwpmTransactionBegin0(0); err != nil {
+		t.Fatal(err)
+	}
+	spi, err := api.IPsecSaContextGetSpi1(id, &p.getSpi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aborted := e.ctxs.get(id)
+	if aborted == first || aborted.spi != spi {
+		t.Fatalf("GetSpi in the transaction: version %p (first %p), SPI %d, want %d", aborted, first, aborted.spi, spi)
+	}
+	if err := api.FwpmTransactionAbort0(); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.ctxs.get(id); got != first {
+		t.Fatalf("after the abort the version is %p, want the first, %p", got, first)
+	}
+	spi2, err := api.IPsecSaContextGetSpi1(id, &p.getSpi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again := e.ctxs.get(id); again == aborted {
+		t.Fatalf("the GetSpi after the abort reused the aborted version's slot")
+	}
+	if aborted.spi != spi || aborted.state != wfp.SAContextSPISet || first.spi != 0 || first.state != wfp.SAContextCreated {
+		t.Fatalf("a version changed after it was made: first %d/%v, aborted %d/%v (SPIs %d, %d)", first.spi, first.state, aborted.spi, aborted.state, spi, spi2)
+	}
+	// Another step fills the room; the next comes from the heap, and the
+	// context no longer holds the room.
+	p.in = *p.inBundle
+	p.inSA[0] = p.inBundle.SAList[0]
+	p.inSA[0].SPI = spi2
+	p.in.SAList = p.inSA[:]
+	if err := api.IPsecSaContextAddInbound1(id, &p.in); err != nil {
+		t.Fatal(err)
+	}
+	if c := e.ctxs.get(id); c.tslot.room != nil {
+		t.Fatalf("the room is still held with %d of %d slots used", c.tslot.room.used, len(c.tslot.room.v))
+	}
+	if err := api.IPsecSaContextAddOutbound1(id, p.outBundle); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.IPsecSaContextExpire0(id); err != nil {
+		t.Fatal(err)
+	}
+	if c := e.ctxs.get(id); c.state != wfp.SAContextExpired || aborted.state != wfp.SAContextSPISet {
+		t.Fatalf("after expiry: %v, and the aborted version %v", c.state, aborted.state)
 	}
 }
 

@@ -94,13 +94,10 @@ func (s *session) IPsecSaContextCreate1(t *wfp.IPsecTraffic1, vif *wfp.IPsecVirt
 			return err
 		}
 		e := s.e
-		c := &saCtx{
-			id:         e.nextCtx.Add(1),
-			state:      wfp.SAContextCreated,
-			created:    e.clk.Now().UnixNano(),
-			outTraffic: *t,
-		}
-		c.tslot = newTimerSlot(c.id)
+		c := newCtx(e.nextCtx.Add(1))
+		c.state = wfp.SAContextCreated
+		c.created = e.clk.Now().UnixNano()
+		c.outTraffic = *t
 		if vif != nil {
 			v := *vif
 			c.x = &ctxExtras{vif: &v}
@@ -226,7 +223,7 @@ func (s *session) IPsecSaContextSetSpi0(id uint64, g *wfp.IPsecGetSPI1, spi uint
 }
 
 func withSPI(c *saCtx, g *wfp.IPsecGetSPI1, spi uint32) *saCtx {
-	next := *c
+	next := c.successor()
 	x := *c.ex()
 	x.gsFull, x.inTraffic = next.setGSFilters(&g.InboundIPsecTraffic), nil
 	x.gsUDP, x.inUDP, x.outUDP = nil, nil, nil
@@ -237,7 +234,7 @@ func withSPI(c *saCtx, g *wfp.IPsecGetSPI1, spi uint32) *saCtx {
 	next.setExtras(&x)
 	next.spi = spi
 	next.state = wfp.SAContextSPISet
-	return &next
+	return next
 }
 
 // matchInbound checks that the inbound traffic describes the same connection
@@ -326,12 +323,12 @@ func (s *session) IPsecSaContextAddInbound1(id uint64, b *wfp.IPsecSABundle1) er
 					return nil, wfp.Errorf(wfp.ErrInvalidParameter, "inboundBundle.saList[%d].spi is %d; the SA context's inbound SPI is %d", i, b.SAList[i].SPI, c.spi)
 				}
 			}
-			next := *c
+			next := c.successor()
 			next.in = newBundle(b, s.e.clk.Now())
 			next.state = wfp.SAContextInboundAdded
 			tx.postAction(postAction{kind: postSAsAdded, id: id, n: len(b.SAList)})
 			tx.postAction(postAction{kind: postSchedule, id: id})
-			return &next, nil
+			return next, nil
 		})
 	})
 }
@@ -398,7 +395,7 @@ func (s *session) IPsecSaContextExpire0(id uint64) error {
 			case wfp.SAContextExpired:
 				return nil, wfp.Errorf(wfp.ErrIncompatibleSAState, "SA context %d has already expired", id)
 			}
-			next := *c
+			next := c.successor()
 			if c.out != nil {
 				tx.postAction(postAction{kind: postZeroKeys, b: c.out})
 				tx.postAction(postAction{kind: postSAsDeleted, id: id, n: int(c.out.nSA)})
@@ -407,7 +404,7 @@ func (s *session) IPsecSaContextExpire0(id uint64) error {
 			next.state = wfp.SAContextExpired
 			next.expiredAt = s.e.clk.Now().UnixNano()
 			tx.postAction(postAction{kind: postSchedule, id: id})
-			return &next, nil
+			return next, nil
 		})
 	})
 }
@@ -463,7 +460,7 @@ func (s *session) IPsecSaContextUpdate0(flags uint64, nv *wfp.IPsecSAContext1) e
 			if nv.OutboundSA != nil && c.out == nil {
 				return nil, wfp.Errorf(wfp.ErrIncompatibleSAState, "SA context %d has no outbound bundle yet", id)
 			}
-			next := *c
+			next := c.successor()
 			x := *c.ex()
 			if d := nv.InboundSA; d != nil {
 				b, udp, t, err := applyUpdate(flags, d, c.in, x.inUDP, c.inbound(), c.outTraffic.IPVersion)
@@ -489,7 +486,7 @@ func (s *session) IPsecSaContextUpdate0(flags uint64, nv *wfp.IPsecSAContext1) e
 				next.out, x.outUDP, next.outTraffic = b, udp, t
 			}
 			next.setExtras(&x)
-			return &next, nil
+			return next, nil
 		})
 	})
 }

@@ -55,6 +55,12 @@ type timerSlot struct {
 	id    uint64
 	at    time.Time // guarded by scheduler.mu
 	index int       // position in scheduler.h, -1 when absent; guarded by scheduler.mu
+
+	// room is where the context's next versions go while it has room
+	// left (see ctxRoom); nil after that. Guarded by the context's shard
+	// lock, like every change of the context. The slot, shared by all
+	// versions, carries it so that a version does not grow by a pointer.
+	room *ctxRoom
 }
 
 func newTimerSlot(id uint64) *timerSlot { return &timerSlot{id: id, index: -1} }
