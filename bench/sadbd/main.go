@@ -12,9 +12,11 @@
 //     the last restart, a full enumeration of them over RPC.
 //
 // Each figure is printed with the load average before and after it, since
-// other work on the machine moves the figures. The store's fsync latency is
-// probed first: it bounds what a durable store can do for callers that
-// wait for each reply.
+// other work on the machine moves the figures. Two ceilings are measured
+// first: the store's fsync latency, which bounds what a durable store can do
+// for callers that wait for each reply, and a bare gRPC echo in the shape of
+// the throughput run (grpcfloor.go), which bounds what any service over gRPC
+// can do for them on this machine.
 //
 //	go run ./bench/sadbd                          # everything, defaults
 //	go run ./bench/sadbd -run throughput -duration 20s -server-cpuprofile srv.pprof
@@ -121,7 +123,7 @@ type options struct {
 func run(args []string, out io.Writer) int {
 	fs := flag.NewFlagSet("sadbd-bench", flag.ContinueOnError)
 	var o options
-	what := fs.String("run", "fsync,throughput,restart", "what to measure: fsync, throughput, restart (comma-separated)")
+	what := fs.String("run", "fsync,grpc,throughput,restart", "what to measure: fsync, grpc (a bare gRPC echo: the RPC rate's ceiling), throughput, restart (comma-separated)")
 	fs.IntVar(&o.clients, "clients", 16, "concurrent sessions (and in-process goroutines)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each throughput measurement runs")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "how long the clients run before a throughput measurement starts")
@@ -169,6 +171,11 @@ func (b *bench) run() error {
 	b.printf("sadbd-bench: %s, GOMAXPROCS %d, %d CPUs, load %s\n", runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), loadavg())
 	if b.o.what["fsync"] {
 		if err := b.fsync(); err != nil {
+			return err
+		}
+	}
+	if b.o.what["grpc"] {
+		if err := b.grpcFloor(); err != nil {
 			return err
 		}
 	}

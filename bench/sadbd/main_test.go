@@ -27,7 +27,7 @@ func TestBenchPrintsFigures(t *testing.T) {
 		t.Skip("starts sadbd five times")
 	}
 	var out bytes.Buffer
-	args := []string{"-run", "fsync,throughput,restart", "-clients", "2", "-duration", "300ms", "-warmup", "100ms",
+	args := []string{"-run", "fsync,grpc,throughput,restart", "-clients", "2", "-duration", "300ms", "-warmup", "100ms",
 		"-contexts", "300", "-rounds", "1", "-dir", t.TempDir(), "-memory-store", "-in-process-store", "-shared-conn"}
 	if code := run(args, &out); code != 0 {
 		t.Fatalf("exit %d:\n%s", code, out.String())
@@ -35,6 +35,8 @@ func TestBenchPrintsFigures(t *testing.T) {
 	t.Log("\n" + out.String())
 	for _, re := range []string{
 		`fsync .* p50 (\d+)`,
+		`grpc floor .* 2 streams on 2 connections: (\d+) round trips/s`,
+		`grpc floor .* 2 streams on 1 connection: (\d+) round trips/s`,
 		`rpc +durable/1conn +2 clients: +(\d+) SA contexts/s`,
 		`rpc +no store/1conn +2 clients: +(\d+) SA contexts/s`,
 		`in-process +2 goroutines: +(\d+) SA contexts/s`,
