@@ -67,10 +67,8 @@ func newCtx(id uint64) *saCtx {
 	r := &ctxRoom{used: 1}
 	c := &r.v[0]
 	c.id = id
-	c.tslot = &timerSlot{id: id, index: -1}
-	if len(r.v) > 1 {
-		c.tslot.room = r
-	}
+	c.tslot = newTimerSlot(id)
+	c.tslot.room = r
 	return c
 }
 
@@ -80,7 +78,7 @@ func newCtx(id uint64) *saCtx {
 // version is published.
 func (c *saCtx) successor() *saCtx {
 	var n *saCtx
-	if ts := c.tslot; ts != nil && ts.room != nil {
+	if ts := c.tslot; ts.room != nil { // every context has a timer slot
 		r := ts.room
 		n = &r.v[r.used]
 		r.used++
