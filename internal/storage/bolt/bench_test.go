@@ -41,6 +41,7 @@ func BenchmarkCommitChoices(b *testing.B) {
 	}{
 		{"default", Options{}},
 		{"no-linger", Options{Linger: -1}},
+		{"linger-200us", Options{Linger: 200 * time.Microsecond}},
 		{"no-preallocate", Options{NoPreallocate: true}},
 		{"no-checkpoints", Options{LogSize: MaxLogSize, CheckpointBytes: MaxLogSize, CheckpointInterval: time.Hour}},
 	} {
