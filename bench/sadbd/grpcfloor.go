@@ -34,8 +34,8 @@ func (b *bench) grpcFloor() error {
 			label = "1 connection"
 		}
 		perSec := float64(r.trips) / r.elapsed.Seconds()
-		b.printf("grpc floor stream echo, no engine, no store, %d streams on %s: %.0f round trips/s, at most %.0f SA contexts/s at 4 calls each; CPU per round trip %.1fµs (both ends) [load %s]\n",
-			b.o.clients, label, perSec, perSec/4, float64(r.cpu.Nanoseconds())/1e3/float64(max(r.trips, 1)), loadavg())
+		b.printf("grpc floor stream echo, no engine, no store, %d streams on %s: %.0f round trips/s (%.0fµs per round trip on each stream), at most %.0f SA contexts/s at 4 calls each; CPU per round trip %.1fµs (both ends) [load %s]\n",
+			b.o.clients, label, perSec, float64(b.o.clients)/max(perSec, 1)*1e6, perSec/4, float64(r.cpu.Nanoseconds())/1e3/float64(max(r.trips, 1)), loadavg())
 	}
 	return nil
 }

@@ -118,6 +118,7 @@ type options struct {
 	cpuprofile       string
 	serverCPUProfile string
 	loadCPUProfile   string
+	inProcCPUProfile string
 }
 
 func run(args []string, out io.Writer) int {
@@ -136,6 +137,7 @@ func run(args []string, out io.Writer) int {
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "CPU profile of the clients during the RPC throughput measurement (FILE.nostore for -memory-store)")
 	fs.StringVar(&o.serverCPUProfile, "server-cpuprofile", "", "CPU profile of sadbd during the RPC throughput run (FILE.nostore for -memory-store)")
 	fs.StringVar(&o.loadCPUProfile, "load-cpuprofile", "", "CPU profile of sadbd during the last restart (mostly the load)")
+	fs.StringVar(&o.inProcCPUProfile, "in-process-cpuprofile", "", "CPU profile of the in-process durable measurement (with -in-process-store)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -510,7 +512,21 @@ func (b *bench) inProcess(durable bool) (result, error) {
 		}
 		seqs[i] = newSequence(api, outF, inF, byte(i))
 	}
+	profile := durable && b.o.inProcCPUProfile != ""
+	if profile {
+		f, err := os.Create(b.o.inProcCPUProfile)
+		if err != nil {
+			return result{}, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return result{}, err
+		}
+	}
 	r, err := drive(seqs, b.o.warmup, b.o.duration, nil)
+	if profile {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		return result{}, err
 	}

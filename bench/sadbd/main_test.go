@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
+	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
@@ -27,15 +30,17 @@ func TestBenchPrintsFigures(t *testing.T) {
 		t.Skip("starts sadbd five times")
 	}
 	var out bytes.Buffer
+	prof := filepath.Join(t.TempDir(), "inproc.pprof")
 	args := []string{"-run", "fsync,grpc,throughput,restart", "-clients", "2", "-duration", "300ms", "-warmup", "100ms",
-		"-contexts", "300", "-rounds", "1", "-dir", t.TempDir(), "-memory-store", "-in-process-store", "-shared-conn"}
+		"-contexts", "300", "-rounds", "1", "-dir", t.TempDir(), "-memory-store", "-in-process-store", "-shared-conn",
+		"-in-process-cpuprofile", prof}
 	if code := run(args, &out); code != 0 {
 		t.Fatalf("exit %d:\n%s", code, out.String())
 	}
 	t.Log("\n" + out.String())
 	for _, re := range []string{
 		`fsync .* p50 (\d+)`,
-		`grpc floor .* 2 streams on 2 connections: (\d+) round trips/s`,
+		`grpc floor .* 2 streams on 2 connections: (\d+) round trips/s \(\d+µs per round trip on each stream\)`,
 		`grpc floor .* 2 streams on 1 connection: (\d+) round trips/s`,
 		`rpc +durable/1conn +2 clients: +(\d+) SA contexts/s`,
 		`rpc +no store/1conn +2 clients: +(\d+) SA contexts/s`,
@@ -57,5 +62,13 @@ func TestBenchPrintsFigures(t *testing.T) {
 	}
 	if !regexp.MustCompile(`restart +round 1: .* 300 SA contexts;`).MatchString(out.String()) {
 		t.Error("the restarted daemon did not load the 300 contexts the bench stored")
+	}
+	// A CPU profile is gzipped protobuf; an empty or missing file fails.
+	if b, err := os.ReadFile(prof); err != nil {
+		t.Errorf("the in-process durable run's CPU profile: %v", err)
+	} else if zr, err := gzip.NewReader(bytes.NewReader(b)); err != nil {
+		t.Errorf("the in-process durable run's CPU profile is not gzipped: %v", err)
+	} else if n, err := io.Copy(io.Discard, zr); err != nil || n == 0 {
+		t.Errorf("the in-process durable run's CPU profile: %d bytes inside, %v", n, err)
 	}
 }
