@@ -65,8 +65,12 @@ type bundleBlock struct {
 
 // newBundle makes the engine's copy of a validated bundle, keys included.
 func newBundle(in *wfp.IPsecSABundle1, now time.Time) *bundle {
-	return new(bundleBlock).fill(in, now)
+	return newBundleBlock().fill(in, now)
 }
+
+// newBundleBlock returns a zero bundle block, a given-back one when there
+// is one (see reuse.go).
+func newBundleBlock() *bundleBlock { return blockPool.Get().(*bundleBlock) }
 
 // versionWithBundle is a context version together with the bundle it adds,
 // allocated as one: IPsecSaContextAddOutbound1 makes the version that a

@@ -219,6 +219,8 @@ func (e *Engine) programAll() {
 			e.log.Error("data path refused a stored filter", "id", f.f.FilterID, "err", err)
 		}
 	}
+	e.reuse.pin()
+	defer e.reuse.unpin()
 	for _, c := range e.snapshotCtxs() {
 		for _, dir := range []wfp.Direction{wfp.DirectionInbound, wfp.DirectionOutbound} {
 			if sa := e.dpSA(c, dir); sa != nil {

@@ -64,11 +64,12 @@ type ctxRoom struct {
 // newCtx makes the first version of context id, with its timer slot and
 // the room for the next versions.
 func newCtx(id uint64) *saCtx {
-	r := &ctxRoom{used: 1}
+	r := roomPool.Get().(*ctxRoom) // zero
+	r.used = 1
 	c := &r.v[0]
 	c.id = id
 	c.tslot = newTimerSlot(id)
-	c.tslot.room = r
+	c.tslot.room, c.tslot.home = r, r
 	return c
 }
 
@@ -209,6 +210,9 @@ func (t *saTable) len() int64 { return t.sum(func(sh *saShard) int64 { return sh
 
 func (t *saTable) shard(id uint64) *saShard { return &t.shards[id%numShards] }
 
+// get returns the current version of context id. The caller must not
+// read it after a delete of the context may have committed (see reuse.go):
+// code that may run concurrently with one reads it with view.
 func (t *saTable) get(id uint64) *saCtx {
 	sh := t.shard(id)
 	sh.mu.RLock()
@@ -217,16 +221,30 @@ func (t *saTable) get(id uint64) *saCtx {
 	return c
 }
 
-// snapshot returns the current versions of all contexts, unordered.
-func (t *saTable) snapshot() []*saCtx {
-	out := make([]*saCtx, 0, t.len()+16)
+// view calls fn with the current version of context id, holding the
+// context's shard lock, and reports whether the context exists. fn must
+// not keep the version, nor take a shard lock.
+func (t *saTable) view(id uint64, fn func(c *saCtx)) bool {
+	sh := t.shard(id)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	c := sh.m.get(id)
+	if c == nil {
+		return false
+	}
+	fn(c)
+	return true
+}
+
+// each calls fn with every current version, one shard at a time, holding
+// the shard's lock. fn must not keep the version, nor take a shard lock.
+func (t *saTable) each(fn func(c *saCtx)) {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.RLock()
-		sh.m.each(func(_ uint64, c *saCtx) { out = append(out, c) })
+		sh.m.each(func(_ uint64, c *saCtx) { fn(c) })
 		sh.mu.RUnlock()
 	}
-	return out
 }
 
 // ctxSlots holds one shard's contexts by id. Ids are handed out in

@@ -26,6 +26,15 @@
 // alone. Every change is logged for undo; what must wait for commit (events,
 // key zeroing, persistence, key-manager notifications) runs after it.
 //
+// # Memory
+//
+// The memory of a deleted SA context is reused for the next ones once
+// nothing can read it (reuse.go): readers of the table hold its shard lock
+// while they read, a rollback never puts back a version another
+// transaction replaced, and an open enumeration snapshot stops reuse until
+// it is destroyed. A keying daemon that creates and deletes contexts all
+// day then makes no garbage for them.
+//
 // # Time
 //
 // Lifetimes, the 60 s inbound linger after IPsecSaContextExpire0 and the

@@ -77,6 +77,7 @@ type Engine struct {
 	bus    eventBus
 	kms    keyManagers
 	timers timers
+	reuse  reuse // when a deleted context's memory may be reused
 
 	// Pools of the enumeration pages callers give back.
 	ctxPages *ctxPages
@@ -262,6 +263,35 @@ func txnWait(ms uint32) time.Duration {
 	return time.Duration(ms) * time.Millisecond
 }
 
+// restoreCtx puts version old (nil: none) back as context id's, if the table
+// still holds installed (nil: none), the version a transaction being rolled
+// back put there. If another transaction changed or deleted the context
+// since, its change stands: implicit calls on one context run one after
+// another, not inside each other's transactions, and a version another
+// transaction replaced may already be given back (see reuse.go).
+func (e *Engine) restoreCtx(id uint64, installed, old *saCtx) {
+	sh := e.ctxs.shard(id)
+	sh.mu.Lock()
+	cur := sh.m.get(id)
+	if cur != installed {
+		sh.mu.Unlock()
+		e.log.Warn("rollback left an SA context as a later change made it", "id", id)
+		return
+	}
+	if old == nil {
+		sh.m.del(id)
+	} else {
+		sh.m.set(id, old)
+	}
+	sh.mu.Unlock()
+	switch {
+	case cur == nil && old != nil:
+		sh.count.Add(1)
+	case cur != nil && old == nil:
+		sh.count.Add(-1)
+	}
+}
+
 // putCtxRaw stores c as the current version of context id (nil removes it)
 // and returns the previous version.
 func (e *Engine) putCtxRaw(id uint64, c *saCtx) *saCtx {
@@ -308,6 +338,10 @@ func (e *Engine) runPost(a *postAction) {
 		}
 	case postUnschedule:
 		e.timers.unschedule(a.ts)
+	case postGiveRoom:
+		e.reuse.giveRoom(a.room)
+	case postGiveBack:
+		e.reuse.giveCtx(a.ts)
 	}
 }
 
@@ -331,9 +365,7 @@ type Stats struct {
 // time proportional to their number.
 func (e *Engine) Stats() Stats {
 	st := Stats{ContextsByState: map[wfp.SAContextState]int{}}
-	for _, c := range e.ctxs.snapshot() {
-		st.ContextsByState[c.state]++
-	}
+	e.ctxs.each(func(c *saCtx) { st.ContextsByState[c.state]++ })
 	st.Filters = e.filters.count()
 	e.sessMu.Lock()
 	st.Sessions = len(e.sessions)

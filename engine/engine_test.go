@@ -133,15 +133,20 @@ func (p *plumb) run() (uint64, error) {
 }
 
 // TestPlumbingAllocations holds the engine to its allocations per plumbing
-// sequence: the room for the context's first three versions (Create,
-// GetSpi, AddInbound; see ctxRoom), the timer slot, the inbound bundle, and
-// AddOutbound's version with the outbound bundle. Each one more is garbage
-// a keying daemon makes per SA pair, and the garbage collector is most of
-// the cost of the sequence.
+// sequence and delete: none, once a deleted context's blocks are reused
+// (the room for its first three versions, its timer slot, its inbound
+// bundle, and AddOutbound's version with the outbound bundle; see
+// reuse.go). Each one more is garbage a keying daemon makes per SA pair,
+// and the garbage collector was most of the cost of the sequence. Under
+// the race detector, whose sync.Pool drops a share of what it is given,
+// the four blocks are the bound.
 func TestPlumbingAllocations(t *testing.T) {
 	e, _ := newTestEngine(t, Options{})
 	p := newPlumb(t, openAdmin(t, e))
-	const want = 4
+	want := 0.0
+	if raceEnabled {
+		want = 4
+	}
 	n := testing.AllocsPerRun(2000, func() {
 		id, err := p.run()
 		if err != nil {
@@ -152,15 +157,18 @@ func TestPlumbingAllocations(t *testing.T) {
 		}
 	})
 	if n > want {
-		t.Errorf("%v allocations per plumbing sequence, want at most %d", n, want)
+		t.Errorf("%v allocations per plumbing sequence, want at most %v", n, want)
 	}
 }
 
 // TestCtxRoomSlotsUsedOnce checks that a version made in a context's room
 // (ctxRoom) by a transaction that was then aborted is not overwritten by
-// the next version: whoever saw it inside the transaction (an enumeration
-// handle's snapshot) may still read it. It fails if the room hands out a
-// slot by the current version's place rather than by what it ever gave.
+// the next version: whoever saw it inside the transaction (here an
+// enumeration handle's snapshot) may still read it, also after the context
+// leaves the room and expires (the room is not given back while the
+// snapshot is open; see reuse.go). It fails if the room hands out a slot by
+// the current version's place rather than by what it ever gave, or gives
+// the room back under an open snapshot.
 func TestCtxRoomSlotsUsedOnce(t *testing.T) {
 	e, _ := newTestEngine(t, Options{})
 	api := openAdmin(t, e)
@@ -180,6 +188,10 @@ func TestCtxRoomSlotsUsedOnce(t *testing.T) {
 	aborted := e.ctxs.get(id)
 	if aborted == first || aborted.spi != spi {
 		t.Fatalf("GetSpi in the transaction: version %p (first %p), SPI %d, want %d", aborted, first, aborted.spi, spi)
+	}
+	enum, err := api.IPsecSaContextCreateEnumHandle0(nil)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if err := api.FwpmTransactionAbort0(); err != nil {
 		t.Fatal(err)
@@ -217,6 +229,16 @@ func TestCtxRoomSlotsUsedOnce(t *testing.T) {
 	}
 	if c := e.ctxs.get(id); c.state != wfp.SAContextExpired || aborted.state != wfp.SAContextSPISet {
 		t.Fatalf("after expiry: %v, and the aborted version %v", c.state, aborted.state)
+	}
+	page, err := api.IPsecSaContextEnum1(enum, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page) != 1 || page[0].SAContextID != id || page[0].State != wfp.SAContextSPISet {
+		t.Fatalf("the snapshot taken in the aborted transaction enumerates %+v, want context %d in SPI_SET", page, id)
+	}
+	if err := api.IPsecSaContextDestroyEnumHandle0(enum); err != nil {
+		t.Fatal(err)
 	}
 }
 

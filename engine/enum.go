@@ -27,11 +27,10 @@ func (s *session) IPsecSaContextGetById1(id uint64) (*wfp.IPsecSAContext1, error
 		if err := s.checkSADB(wfp.ActrlRead); err != nil {
 			return err
 		}
-		c := s.e.ctxs.get(id)
-		if c == nil {
+		keys := s.mayReadKeys()
+		if !s.e.ctxs.view(id, func(c *saCtx) { out = s.e.exportInto(blk, c, keys) }) {
 			return wfp.Errorf(wfp.ErrNotFound, "SA context %d does not exist", id)
 		}
-		out = s.e.exportInto(blk, c, s.mayReadKeys())
 		return nil
 	})
 	if out == nil {
@@ -42,18 +41,47 @@ func (s *session) IPsecSaContextGetById1(id uint64) (*wfp.IPsecSAContext1, error
 	return out, err
 }
 
-// ctxEnum is an open SA-context enumeration: a snapshot of versions.
+// ctxEnum is an open SA-context enumeration: a snapshot of versions. While
+// it is open, the engine gives no deleted context's memory back (see
+// reuse.go); release ends that.
 type ctxEnum struct {
-	items []*saCtx
-	pos   int
-	keys  bool
+	keys bool
+
+	mu       sync.Mutex // guards the fields below
+	items    []*saCtx
+	pos      int
+	released bool
 }
 
-// saEnum is an open SA enumeration: a snapshot of bundles.
+// release drops the snapshot, once.
+func (en *ctxEnum) release(e *Engine) {
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	if !en.released {
+		en.released, en.items = true, nil
+		e.reuse.unpin()
+	}
+}
+
+// saEnum is an open SA enumeration: a snapshot of bundles, held as
+// ctxEnum's is.
 type saEnum struct {
-	items []saItem
-	pos   int
-	keys  bool
+	keys bool
+
+	mu       sync.Mutex // guards the fields below
+	items    []saItem
+	pos      int
+	released bool
+}
+
+// release drops the snapshot, once.
+func (en *saEnum) release(e *Engine) {
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	if !en.released {
+		en.released, en.items = true, nil
+		e.reuse.unpin()
+	}
 }
 
 type saItem struct {
@@ -149,6 +177,7 @@ func (s *session) IPsecSaContextCreateEnumHandle0(tmpl *wfp.IPsecSAContextEnumTe
 				return err
 			}
 		}
+		s.e.reuse.pin() // before the snapshot: see reuse.go
 		all := s.e.snapshotCtxs()
 		if !local.any || !remote.any {
 			all = slices.DeleteFunc(all, func(c *saCtx) bool {
@@ -170,7 +199,11 @@ func (s *session) IPsecSaContextEnum1(h wfp.EnumHandle, n uint32) ([]*wfp.IPsecS
 	var out []*wfp.IPsecSAContext1
 	err := s.run(0, func(tx *txn) error {
 		en, ok := s.handle(uint64(h)).(*ctxEnum)
-		if !ok {
+		if ok {
+			en.mu.Lock()
+			defer en.mu.Unlock()
+		}
+		if !ok || en.released {
 			return wfp.Errorf(wfp.ErrorInvalidHandle, "%d is not an SA context enumeration handle of this session", h)
 		}
 		k := pageSize(n, len(en.items)-en.pos)
@@ -194,10 +227,13 @@ func (s *session) IPsecSaContextEnum0(h wfp.EnumHandle, n uint32) ([]*wfp.IPsecS
 // IPsecSaContextDestroyEnumHandle0 frees an SA-context enumeration.
 func (s *session) IPsecSaContextDestroyEnumHandle0(h wfp.EnumHandle) error {
 	return s.run(0, func(tx *txn) error {
-		if _, ok := s.handle(uint64(h)).(*ctxEnum); !ok {
+		en, ok := s.handle(uint64(h)).(*ctxEnum)
+		if !ok {
 			return wfp.Errorf(wfp.ErrorInvalidHandle, "%d is not an SA context enumeration handle of this session", h)
 		}
-		s.dropHandle(uint64(h))
+		if s.takeHandle(uint64(h)) == en {
+			en.release(s.e)
+		}
 		return nil
 	})
 }
@@ -221,6 +257,7 @@ func (s *session) IPsecSaCreateEnumHandle0(tmpl *wfp.IPsecSAEnumTemplate0) (wfp.
 			}
 		}
 		en := &saEnum{keys: s.mayReadKeys()}
+		s.e.reuse.pin() // before the snapshot: see reuse.go
 		for _, c := range s.e.snapshotCtxs() {
 			if in && c.in != nil {
 				en.items = append(en.items, saItem{c, wfp.DirectionInbound})
@@ -240,7 +277,11 @@ func (s *session) IPsecSaEnum1(h wfp.EnumHandle, n uint32) ([]*wfp.IPsecSADetail
 	var out []*wfp.IPsecSADetails1
 	err := s.run(0, func(tx *txn) error {
 		en, ok := s.handle(uint64(h)).(*saEnum)
-		if !ok {
+		if ok {
+			en.mu.Lock()
+			defer en.mu.Unlock()
+		}
+		if !ok || en.released {
 			return wfp.Errorf(wfp.ErrorInvalidHandle, "%d is not an SA enumeration handle of this session", h)
 		}
 		k := pageSize(n, len(en.items)-en.pos)
@@ -272,10 +313,13 @@ func (s *session) IPsecSaEnum0(h wfp.EnumHandle, n uint32) ([]*wfp.IPsecSADetail
 // IPsecSaDestroyEnumHandle0 frees an SA enumeration.
 func (s *session) IPsecSaDestroyEnumHandle0(h wfp.EnumHandle) error {
 	return s.run(0, func(tx *txn) error {
-		if _, ok := s.handle(uint64(h)).(*saEnum); !ok {
+		en, ok := s.handle(uint64(h)).(*saEnum)
+		if !ok {
 			return wfp.Errorf(wfp.ErrorInvalidHandle, "%d is not an SA enumeration handle of this session", h)
 		}
-		s.dropHandle(uint64(h))
+		if s.takeHandle(uint64(h)) == en {
+			en.release(s.e)
+		}
 		return nil
 	})
 }
@@ -294,14 +338,14 @@ func (s *session) IPsecGetStatistics1() (*wfp.IPsecStatistics1, error) {
 		a.TotalSAsAdded = uint32(t.sum(func(sh *saShard) int64 { return int64(sh.added.Load()) }))
 		a.TotalSAsDeleted = uint32(t.sum(func(sh *saShard) int64 { return int64(sh.deleted.Load()) }))
 		var pending, tunnels int64
-		for _, c := range s.e.ctxs.snapshot() {
+		s.e.ctxs.each(func(c *saCtx) {
 			if c.state < wfp.SAContextOutboundAdded {
 				pending++
 			}
 			if c.outTraffic.TrafficType == wfp.TrafficTypeTunnel && c.in != nil && c.out != nil {
 				tunnels++
 			}
-		}
+		})
 		a.PendingSANegotiations = clamp32(pending)
 		a.ActiveTunnels = clamp32(tunnels)
 		if s.e.dp != nil {

@@ -55,13 +55,14 @@ func (k *keyManagers) notify(e *Engine, id uint64) {
 	if len(k.regs) == 0 {
 		return
 	}
-	c := e.ctxs.get(id)
-	if c == nil || c.in == nil || c.out == nil {
-		return
-	}
-	for _, r := range k.regs {
-		r.q.Push(e.export(c, r.s.mayReadKeys()))
-	}
+	e.ctxs.view(id, func(c *saCtx) {
+		if c.in == nil || c.out == nil {
+			return
+		}
+		for _, r := range k.regs {
+			r.q.Push(e.export(c, r.s.mayReadKeys()))
+		}
+	})
 }
 
 // IPsecKeyManagerAddAndRegister0 registers a key manager.

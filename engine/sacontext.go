@@ -35,7 +35,7 @@ func (tx *txn) modifyCtx(id uint64, fn func(c *saCtx) (*saCtx, error)) error {
 		sh.m.set(id, next)
 	}
 	sh.mu.Unlock()
-	tx.undo = append(tx.undo, undoEntry{kind: undoCtx, id: id, ctx: c})
+	tx.undo = append(tx.undo, undoEntry{kind: undoCtx, id: id, ctx: c, installed: next})
 	if e.store != nil {
 		tx.dirty.ctx(id)
 	}
@@ -66,6 +66,8 @@ func (tx *txn) deleteLocked(c *saCtx) {
 	if in != 0 {
 		tx.postAction(postAction{kind: postUnrefFilter, id: in, spi: uint32(tx.slot)})
 	}
+	// Last: the actions above still use the blocks (see reuse.go).
+	tx.postAction(postAction{kind: postGiveBack, ts: c.tslot})
 }
 
 // IPsecSaContextCreate0 creates an SA context (Vista version).
@@ -94,7 +96,8 @@ func (s *session) IPsecSaContextCreate1(t *wfp.IPsecTraffic1, vif *wfp.IPsecVirt
 			return err
 		}
 		e := s.e
-		c := newCtx(e.nextCtx.Add(1))
+		cid := e.nextCtx.Add(1)
+		c := newCtx(cid)
 		c.state = wfp.SAContextCreated
 		c.created = e.clk.Now().UnixNano()
 		c.outTraffic = *t
@@ -102,18 +105,20 @@ func (s *session) IPsecSaContextCreate1(t *wfp.IPsecTraffic1, vif *wfp.IPsecVirt
 			v := *vif
 			c.x = &ctxExtras{vif: &v}
 		}
-		sh := e.ctxs.shard(c.id)
+		sh := e.ctxs.shard(cid)
 		sh.mu.Lock()
-		sh.m.set(c.id, c)
+		sh.m.set(cid, c)
 		tx.event(wfp.SAContextEventAdd, c)
 		sh.count.Add(1)
 		sh.mu.Unlock()
-		tx.undo = append(tx.undo, undoEntry{kind: undoCtx, id: c.id})
+		// c is not read from here on: another session may delete the
+		// context, and its commit give c's memory back (see reuse.go).
+		tx.undo = append(tx.undo, undoEntry{kind: undoCtx, id: cid, installed: c})
 		if e.store != nil {
-			tx.dirty.ctx(c.id)
+			tx.dirty.ctx(cid)
 			tx.dirty.ids = true
 		}
-		id = c.id
+		id = cid
 		inboundFilter = e.filters.cachedInbound(f)
 		return nil
 	})
@@ -324,7 +329,11 @@ func (s *session) IPsecSaContextAddInbound1(id uint64, b *wfp.IPsecSABundle1) er
 				}
 			}
 			next := c.successor()
-			next.in = newBundle(b, s.e.clk.Now())
+			blk := newBundleBlock()
+			next.in = blk.fill(b, s.e.clk.Now())
+			if c.tslot.inBlk == nil {
+				c.tslot.inBlk = blk
+			}
 			next.state = wfp.SAContextInboundAdded
 			tx.postAction(postAction{kind: postSAsAdded, id: id, n: len(b.SAList)})
 			tx.postAction(postAction{kind: postSchedule, id: id})
@@ -369,10 +378,21 @@ func (s *session) IPsecSaContextAddOutbound1(id uint64, b *wfp.IPsecSABundle1) e
 			if b.QMSAID != c.in.qmSAID {
 				return nil, wfp.Errorf(wfp.ErrInvalidParameter, "outboundBundle.qmSaId %d differs from the inbound bundle's %d", b.QMSAID, c.in.qmSAID)
 			}
-			v := &versionWithBundle{c: *c}
+			v := vwbPool.Get().(*versionWithBundle) // zero
+			v.c = *c
 			next := &v.c
 			next.out = v.blk.fill(b, s.e.clk.Now())
 			next.state = wfp.SAContextOutboundAdded
+			if ts := c.tslot; ts.vwb == nil {
+				ts.vwb = v
+				// The context's versions live outside its room from now
+				// on, so the room goes back at commit (see reuse.go).
+				ts.room = nil
+				if ts.home != nil {
+					tx.postAction(postAction{kind: postGiveRoom, room: ts.home})
+					ts.home = nil
+				}
+			}
 			tx.postAction(postAction{kind: postSAsAdded, id: id, n: len(b.SAList)})
 			tx.postAction(postAction{kind: postSchedule, id: id})
 			tx.postAction(postAction{kind: postKeyNotify, id: id})
@@ -400,6 +420,10 @@ func (s *session) IPsecSaContextExpire0(id uint64) error {
 				tx.postAction(postAction{kind: postZeroKeys, b: c.out})
 				tx.postAction(postAction{kind: postSAsDeleted, id: id, n: int(c.out.nSA)})
 				next.out = nil
+				// This transaction zeroes the outbound keys at its commit,
+				// which may come after a delete's: the block they are in is
+				// left to the garbage collector (see reuse.go).
+				c.tslot.vwb = nil
 			}
 			next.state = wfp.SAContextExpired
 			next.expiredAt = s.e.clk.Now().UnixNano()

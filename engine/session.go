@@ -33,9 +33,11 @@ type session struct {
 
 	gets getCache // reuses IPsecSaContextGetById1 results given back
 
-	mu         sync.Mutex          // guards fields below
-	handles    map[uint64]any      // enumeration handles, subscriptions, key-manager registrations
-	dynFilters map[uint64]struct{} // filters a dynamic session added
+	mu      sync.Mutex     // guards fields below
+	handles map[uint64]any // enumeration handles, subscriptions, key-manager registrations
+	// handlesClosed is set when FwpmEngineClose0 has released the handles.
+	handlesClosed bool
+	dynFilters    map[uint64]struct{} // filters a dynamic session added
 }
 
 var _ wfp.API = (*session)(nil)
@@ -233,16 +235,12 @@ func (s *session) FwpmEngineClose0() error {
 	s.mu.Lock()
 	handles := s.handles
 	s.handles = map[uint64]any{}
+	s.handlesClosed = true
 	dyn := s.dynFilters
 	s.dynFilters = nil
 	s.mu.Unlock()
 	for _, h := range handles {
-		switch h := h.(type) {
-		case *subscription:
-			s.e.bus.unsubscribe(h)
-		case *kmRegistration:
-			s.e.kms.remove(h)
-		}
+		s.releaseHandle(h)
 	}
 	if len(dyn) > 0 {
 		s.e.deleteDynamicFilters(s, dyn)
@@ -253,13 +251,45 @@ func (s *session) FwpmEngineClose0() error {
 	return nil
 }
 
-// newHandle registers h and returns its number.
+// newHandle registers h and returns its number. If the session has closed
+// meanwhile (a call racing FwpmEngineClose0), h is released at once and the
+// number names nothing.
 func (s *session) newHandle(h any) uint64 {
 	n := s.e.nextHandle.Add(1)
 	s.mu.Lock()
-	s.handles[n] = h
+	closed := s.handlesClosed
+	if !closed {
+		s.handles[n] = h
+	}
 	s.mu.Unlock()
+	if closed {
+		s.releaseHandle(h)
+	}
 	return n
+}
+
+// releaseHandle undoes what handle object h holds in the engine: the
+// subscription, the key-manager registration, the enumeration's snapshot.
+func (s *session) releaseHandle(h any) {
+	switch h := h.(type) {
+	case *subscription:
+		s.e.bus.unsubscribe(h)
+	case *kmRegistration:
+		s.e.kms.remove(h)
+	case *ctxEnum:
+		h.release(s.e)
+	case *saEnum:
+		h.release(s.e)
+	}
+}
+
+// takeHandle removes handle n and returns it (nil: there is none).
+func (s *session) takeHandle(n uint64) any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.handles[n]
+	delete(s.handles, n)
+	return h
 }
 
 func (s *session) handle(n uint64) any {

@@ -280,12 +280,10 @@ func (e *Engine) persist(d *dirtySet) error {
 	muts := make([]Mutation, 0, len(d.ctxs)+len(d.filters)+3)
 	for id := range d.ctxs {
 		m := Mutation{Kind: RecordSAContext, Key: id}
-		if c := e.ctxs.get(id); c != nil {
-			v, err := encodeCtx(c)
-			if err != nil {
-				return wfp.Errorf(wfp.ErrInternal, "encoding SA context %d: %v", id, err)
-			}
-			m.Value = v
+		var err error
+		e.ctxs.view(id, func(c *saCtx) { m.Value, err = encodeCtx(c) })
+		if err != nil {
+			return wfp.Errorf(wfp.ErrInternal, "encoding SA context %d: %v", id, err)
 		}
 		muts = append(muts, m)
 	}

@@ -61,33 +61,48 @@ type timerSlot struct {
 	// lock, like every change of the context. The slot, shared by all
 	// versions, carries it so that a version does not grow by a pointer.
 	room *ctxRoom
+
+	// The blocks the context owns, given back when it is deleted (see
+	// reuse.go): its room, AddOutbound's version with the outbound bundle,
+	// and the first inbound bundle. Nil when there is none, or it is not
+	// to be given back. Guarded by the context's shard lock.
+	home  *ctxRoom
+	vwb   *versionWithBundle
+	inBlk *bundleBlock
 }
 
-func newTimerSlot(id uint64) *timerSlot { return &timerSlot{id: id, index: -1} }
+// newTimerSlot makes the slot of context id, in a given-back block when
+// there is one.
+func newTimerSlot(id uint64) *timerSlot {
+	t := slotPool.Get().(*timerSlot)
+	t.id, t.index = id, -1
+	return t
+}
 
-// schedule records context id's next deadline, if it has one.
+// schedule records context id's next deadline, if it has one. It holds the
+// context's shard lock while it reads the context and places its slot, so
+// a delete (whose commit takes the slot out of the heap and may give it
+// back) comes entirely before or after.
 func (s *scheduler) schedule(id uint64) {
-	c := s.e.ctxs.get(id)
-	if c == nil {
-		return
-	}
-	at, ok := s.e.nextDeadline(c)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return
-	}
-	slot := c.tslot
-	slot.at = at
-	if slot.index >= 0 {
-		heap.Fix(&s.h, slot.index)
-	} else {
-		heap.Push(&s.h, slot)
-	}
-	s.armLocked()
+	s.e.ctxs.view(id, func(c *saCtx) {
+		at, ok := s.e.nextDeadline(c)
+		if !ok {
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.stopped {
+			return
+		}
+		slot := c.tslot
+		slot.at = at
+		if slot.index >= 0 {
+			heap.Fix(&s.h, slot.index)
+		} else {
+			heap.Push(&s.h, slot)
+		}
+		s.armLocked()
+	})
 }
 
 // unschedule removes a deleted context's slot from the heap.

@@ -91,15 +91,20 @@ type undoEntry struct {
 	id     uint64
 	spi    uint32
 	delta  int32
-	ctx    *saCtx
+	ctx    *saCtx // undoCtx: the version to put back (nil: none)
 	filter *filter
 	sd     *wfp.SecurityDescriptor
+
+	// installed is, for undoCtx, the version the transaction put in the
+	// table (nil: it deleted the context): the entry is put back only if
+	// the table still holds it (see restoreCtx).
+	installed *saCtx
 }
 
 func (u *undoEntry) apply(e *Engine) {
 	switch u.kind {
 	case undoCtx:
-		e.putCtxRaw(u.id, u.ctx)
+		e.restoreCtx(u.id, u.installed, u.ctx)
 	case undoSPI:
 		e.spis.release(u.spi, u.id)
 	case undoFilterAdd:
@@ -128,6 +133,8 @@ const (
 	postReleaseSPI                      // free spi held by context id
 	postUnrefFilter                     // drop a reference on filter id
 	postUnschedule                      // take timer slot ts out of the deadline heap
+	postGiveRoom                        // give room back (see reuse.go)
+	postGiveBack                        // give back what deleted context with slot ts owned
 )
 
 type postAction struct {
@@ -137,6 +144,7 @@ type postAction struct {
 	spi  uint32
 	b    *bundle
 	ts   *timerSlot
+	room *ctxRoom
 }
 
 // dirtySet records which persisted objects a transaction changed.
@@ -169,16 +177,6 @@ func (d *dirtySet) reset() {
 	clear(d.ctxs)
 	clear(d.filters)
 	d.sds, d.ids = false, false
-}
-
-// setCtx publishes a new version of context id (nil deletes it) and logs the
-// undo entry.
-func (tx *txn) setCtx(id uint64, next *saCtx) {
-	prev := tx.e.putCtxRaw(id, next)
-	tx.undo = append(tx.undo, undoEntry{kind: undoCtx, id: id, ctx: prev})
-	if tx.e.store != nil {
-		tx.dirty.ctx(id)
-	}
 }
 
 func (tx *txn) reservedSPI(spi uint32, id uint64) {
