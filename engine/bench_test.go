@@ -152,7 +152,8 @@ func fill(tb testing.TB, p *plumb, n int) []uint64 {
 }
 
 // BenchmarkScale measures, at several database sizes: heap per live SA
-// context, the create rate (full plumbing without delete) at that size, a
+// context, the create rate (full plumbing without delete) at that size and,
+// in alternating rounds, at 1000 contexts (create-n/1k is their ratio), a
 // full enumeration, and GetById latency percentiles.
 func BenchmarkScale(b *testing.B) {
 	for _, n := range []int{1_000, 100_000, 1_000_000} {
@@ -200,20 +201,34 @@ func scaleOnce(b *testing.B, n int) {
 	// The create rate at this size: rounds of 1000 more sequences on top
 	// of n, deleted again after each round (untimed), so that the size
 	// stays n while enough creations are timed to include their share of
-	// garbage collection, which one short round would catch or miss.
-	const extra, rounds = 1000, 20
-	var creating time.Duration
-	for range rounds {
-		start = time.Now()
+	// garbage collection, which one short round would catch or miss. The
+	// rounds alternate with the same rounds on an engine of 1000 contexts,
+	// so that the two rates the target compares are taken at the same
+	// moments of a machine whose speed drifts.
+	ref, _ := newTestEngine(b, Options{Clock: clock.System()})
+	refAPI := openAdmin(b, ref)
+	refP := newPlumb(b, refAPI)
+	fill(b, refP, 1000)
+	const extra, rounds = 1000, 40
+	round := func(p *plumb, api wfp.API) time.Duration {
+		start := time.Now()
 		more := fill(b, p, extra)
-		creating += time.Since(start)
+		took := time.Since(start)
 		for _, id := range more {
 			if err := api.IPsecSaContextDeleteById0(id); err != nil {
 				b.Fatal(err)
 			}
 		}
+		return took
+	}
+	var creating, refCreating time.Duration
+	for range rounds {
+		creating += round(p, api)
+		refCreating += round(refP, refAPI)
 	}
 	b.ReportMetric(extra*rounds/creating.Seconds(), "create/s@n")
+	b.ReportMetric(extra*rounds/refCreating.Seconds(), "create/s@1k")
+	b.ReportMetric(refCreating.Seconds()/creating.Seconds(), "create-n/1k")
 	b.ReportMetric(float64(n)/fillDur.Seconds(), "create/s-fill")
 
 	// Full enumeration, each page given back as WFP callers do.
