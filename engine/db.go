@@ -210,6 +210,23 @@ func (t *saTable) len() int64 { return t.sum(func(sh *saShard) int64 { return sh
 
 func (t *saTable) shard(id uint64) *saShard { return &t.shards[id%numShards] }
 
+// replaceLocked makes c (nil: none) context id's version in place of prev,
+// the current one (nil: none), and counts the context. The caller holds
+// sh.mu.
+func (sh *saShard) replaceLocked(id uint64, prev, c *saCtx) {
+	if c == nil {
+		sh.m.del(id)
+	} else {
+		sh.m.set(id, c)
+	}
+	switch {
+	case prev == nil && c != nil:
+		sh.count.Add(1)
+	case prev != nil && c == nil:
+		sh.count.Add(-1)
+	}
+}
+
 // get returns the current version of context id. The caller must not
 // read it after a delete of the context may have committed (see reuse.go):
 // code that may run concurrently with one reads it with view.

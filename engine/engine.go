@@ -272,24 +272,12 @@ func txnWait(ms uint32) time.Duration {
 func (e *Engine) restoreCtx(id uint64, installed, old *saCtx) {
 	sh := e.ctxs.shard(id)
 	sh.mu.Lock()
-	cur := sh.m.get(id)
-	if cur != installed {
-		sh.mu.Unlock()
+	defer sh.mu.Unlock()
+	if sh.m.get(id) != installed {
 		e.log.Warn("rollback left an SA context as a later change made it", "id", id)
 		return
 	}
-	if old == nil {
-		sh.m.del(id)
-	} else {
-		sh.m.set(id, old)
-	}
-	sh.mu.Unlock()
-	switch {
-	case cur == nil && old != nil:
-		sh.count.Add(1)
-	case cur != nil && old == nil:
-		sh.count.Add(-1)
-	}
+	sh.replaceLocked(id, installed, old)
 }
 
 // putCtxRaw stores c as the current version of context id (nil removes it)
@@ -297,19 +285,9 @@ func (e *Engine) restoreCtx(id uint64, installed, old *saCtx) {
 func (e *Engine) putCtxRaw(id uint64, c *saCtx) *saCtx {
 	sh := e.ctxs.shard(id)
 	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	prev := sh.m.get(id)
-	if c == nil {
-		sh.m.del(id)
-	} else {
-		sh.m.set(id, c)
-	}
-	sh.mu.Unlock()
-	switch {
-	case prev == nil && c != nil:
-		sh.count.Add(1)
-	case prev != nil && c == nil:
-		sh.count.Add(-1)
-	}
+	sh.replaceLocked(id, prev, c)
 	return prev
 }
 

@@ -41,20 +41,20 @@ func (s *session) IPsecSaContextGetById1(id uint64) (*wfp.IPsecSAContext1, error
 	return out, err
 }
 
-// ctxEnum is an open SA-context enumeration: a snapshot of versions. While
-// it is open, the engine gives no deleted context's memory back (see
+// snapshotEnum is an open enumeration of a snapshot of versions. While it
+// is open, the engine gives no deleted context's memory back (see
 // reuse.go); release ends that.
-type ctxEnum struct {
+type snapshotEnum[T any] struct {
 	keys bool
 
 	mu       sync.Mutex // guards the fields below
-	items    []*saCtx
+	items    []T
 	pos      int
 	released bool
 }
 
 // release drops the snapshot, once.
-func (en *ctxEnum) release(e *Engine) {
+func (en *snapshotEnum[T]) release(e *Engine) {
 	en.mu.Lock()
 	defer en.mu.Unlock()
 	if !en.released {
@@ -63,26 +63,12 @@ func (en *ctxEnum) release(e *Engine) {
 	}
 }
 
-// saEnum is an open SA enumeration: a snapshot of bundles, held as
-// ctxEnum's is.
-type saEnum struct {
-	keys bool
-
-	mu       sync.Mutex // guards the fields below
-	items    []saItem
-	pos      int
-	released bool
-}
-
-// release drops the snapshot, once.
-func (en *saEnum) release(e *Engine) {
-	en.mu.Lock()
-	defer en.mu.Unlock()
-	if !en.released {
-		en.released, en.items = true, nil
-		e.reuse.unpin()
-	}
-}
+// ctxEnum is an open SA-context enumeration; saEnum an open SA
+// enumeration (of the bundles of the versions).
+type (
+	ctxEnum = snapshotEnum[*saCtx]
+	saEnum  = snapshotEnum[saItem]
+)
 
 type saItem struct {
 	c   *saCtx

@@ -175,9 +175,7 @@ func TestReuseSnapshotKeepsDeleted(t *testing.T) {
 // context whose memory is reused. It fails if a rollback restores a
 // version over a later change.
 func TestReuseRollbackKeepsLaterDelete(t *testing.T) {
-	st := &hookStore{mapStore: newMapStore()}
-	e, _ := newTestEngine(t, Options{Store: st})
-	a, b := openAdmin(t, e), openAdmin(t, e)
+	e, st, a, b := newHookEngine(t)
 	w := newWorker(t, a, 3)
 	id, _, err := a.IPsecSaContextCreate1(&w.outTraffic, nil)
 	if err != nil {
@@ -217,6 +215,14 @@ func TestReuseRollbackKeepsLaterDelete(t *testing.T) {
 	if n := e.ctxs.len(); n != 0 {
 		t.Fatalf("%d contexts counted after the rollback, want 0", n)
 	}
+}
+
+// newHookEngine makes an engine on a hookStore, with two sessions that
+// read key material.
+func newHookEngine(t *testing.T) (*Engine, *hookStore, wfp.API, wfp.API) {
+	st := &hookStore{mapStore: newMapStore()}
+	e, _ := newTestEngine(t, Options{Store: st})
+	return e, st, openKeys(t, e), openKeys(t, e)
 }
 
 // hookStore is a mapStore whose Commit can be made to run a hook first and
@@ -388,9 +394,7 @@ func TestReuseConcurrent(t *testing.T) {
 // the block they are in must not have gone to the new context. It fails if
 // the new context's outbound keys are zeroed.
 func TestReuseExpireKeepsItsBlock(t *testing.T) {
-	st := &hookStore{mapStore: newMapStore()}
-	e, _ := newTestEngine(t, Options{Store: st})
-	a, b := openKeys(t, e), openKeys(t, e)
+	_, st, a, b := newHookEngine(t)
 	w := newWorker(t, a, 4)
 	x, err := w.run()
 	if err != nil {
