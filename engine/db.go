@@ -374,54 +374,134 @@ func (m *ctxSlots) each(fn func(id uint64, c *saCtx)) {
 }
 
 // spiTable maps inbound SPIs in use to the id of the context holding them.
+//
+// SPIs are random, so at a million contexts every GetSpi lands in a cold
+// part of the index. Each shard is therefore an open-addressing table of
+// 16-byte slots, the SPI and its holder side by side, probed linearly and
+// kept at most half full: a lookup, hit or miss, mostly touches one cache
+// line. (A Go map touches its control word and its slot, two lines.) SPI 0
+// marks an empty slot; SPIs below 256 are never held.
 type spiTable struct {
 	shards [numShards]spiShard
 }
 
 type spiShard struct {
-	mu sync.Mutex // guards m
-	m  map[uint32]uint64
-	_  [48]byte
+	mu    sync.Mutex // guards slots and n
+	slots []spiSlot  // a power of two long
+	n     int        // slots in use
+	_     [24]byte
 }
+
+type spiSlot struct {
+	spi uint32 // 0: empty
+	id  uint64
+}
+
+const spiMinSlots = 16
 
 func (t *spiTable) init() {
 	for i := range t.shards {
-		t.shards[i].m = make(map[uint32]uint64)
+		t.shards[i].slots = make([]spiSlot, spiMinSlots)
 	}
 }
 
-func (t *spiTable) shard(spi uint32) *spiShard {
-	// SPIs are random, except when set by callers; mix the bits anyway.
-	h := spi * 0x9E3779B1
-	return &t.shards[h>>26]
+// spiHash mixes an SPI's bits: its top 6 bits pick the shard, the rest the
+// slot. SPIs are random, except when callers set them.
+func spiHash(spi uint32) uint32 { return spi * 0x9E3779B1 }
+
+func (t *spiTable) shard(spi uint32) *spiShard { return &t.shards[spiHash(spi)>>26] }
+
+// home is where spi's probe starts.
+func (sh *spiShard) home(spi uint32) int {
+	return int(spiHash(spi)&(1<<26-1)) & (len(sh.slots) - 1)
 }
 
-// reserve marks spi as held by id. It reports false if spi is taken.
+// find returns spi's slot and true, or the empty slot where it would go
+// and false. The caller holds sh.mu.
+func (sh *spiShard) find(spi uint32) (int, bool) {
+	mask := len(sh.slots) - 1
+	for i := sh.home(spi); ; i = (i + 1) & mask {
+		switch sh.slots[i].spi {
+		case spi:
+			return i, true
+		case 0:
+			return i, false
+		}
+	}
+}
+
+// resize moves the slots in use to a table of n slots. The caller holds
+// sh.mu.
+func (sh *spiShard) resize(n int) {
+	old := sh.slots
+	sh.slots = make([]spiSlot, n)
+	for _, s := range old {
+		if s.spi != 0 {
+			i, _ := sh.find(s.spi)
+			sh.slots[i] = s
+		}
+	}
+}
+
+// reserve marks spi as held by id. It reports false if spi is taken (or 0).
 func (t *spiTable) reserve(spi uint32, id uint64) bool {
+	if spi == 0 {
+		return false
+	}
 	sh := t.shard(spi)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if _, ok := sh.m[spi]; ok {
+	i, taken := sh.find(spi)
+	if taken {
 		return false
 	}
-	sh.m[spi] = id
+	if 2*(sh.n+1) > len(sh.slots) {
+		sh.resize(2 * len(sh.slots))
+		i, _ = sh.find(spi)
+	}
+	sh.slots[i] = spiSlot{spi: spi, id: id}
+	sh.n++
 	return true
 }
 
 // release frees spi if id holds it.
 func (t *spiTable) release(spi uint32, id uint64) {
+	if spi == 0 {
+		return
+	}
 	sh := t.shard(spi)
 	sh.mu.Lock()
-	if sh.m[spi] == id {
-		delete(sh.m, spi)
+	defer sh.mu.Unlock()
+	i, held := sh.find(spi)
+	if !held || sh.slots[i].id != id {
+		return
 	}
-	sh.mu.Unlock()
+	// Close the gap: a later slot of the same run moves back into it
+	// unless its probe starts after the gap (cyclically), where a lookup
+	// would no longer pass the gap to reach it.
+	mask := len(sh.slots) - 1
+	for j := (i + 1) & mask; sh.slots[j].spi != 0; j = (j + 1) & mask {
+		k := sh.home(sh.slots[j].spi)
+		if (j > i && (k <= i || k > j)) || (j < i && k <= i && k > j) {
+			sh.slots[i] = sh.slots[j]
+			i = j
+		}
+	}
+	sh.slots[i] = spiSlot{}
+	sh.n--
+	// Give memory back when a shard empties out (a million contexts
+	// deleted), not at every dip.
+	if l := len(sh.slots); l > spiMinSlots && 8*sh.n < l {
+		sh.resize(l / 2)
+	}
 }
 
 func (t *spiTable) owner(spi uint32) (uint64, bool) {
 	sh := t.shard(spi)
 	sh.mu.Lock()
-	id, ok := sh.m[spi]
-	sh.mu.Unlock()
-	return id, ok
+	defer sh.mu.Unlock()
+	if i, held := sh.find(spi); held {
+		return sh.slots[i].id, true
+	}
+	return 0, false
 }

@@ -118,3 +118,72 @@ func TestCtxSlotsReusesEmptiedPage(t *testing.T) {
 		t.Errorf("%d pages held, none live", len(m.pages))
 	}
 }
+
+// TestSPITable drives the SPI index with random reserves, releases (by
+// the holder and by others) and lookups against a map, over a range of
+// SPIs small enough that probes collide, runs wrap around the end of a
+// shard's slots, and shards grow and shrink. It fails if a release loses
+// another SPI of the same run (a wrong gap rule), or if a lookup misses.
+func TestSPITable(t *testing.T) {
+	var tab spiTable
+	tab.init()
+	want := map[uint32]uint64{}
+	r := rand.New(rand.NewPCG(7, 9))
+	check := func(step int) {
+		for spi, id := range want {
+			if got, ok := tab.owner(spi); !ok || got != id {
+				t.Fatalf("step %d: SPI %d held by %d, %v; want %d", step, spi, got, ok, id)
+			}
+		}
+		n := 0
+		for i := range tab.shards {
+			sh := &tab.shards[i]
+			n += sh.n
+			if 2*sh.n > len(sh.slots) {
+				t.Fatalf("step %d: shard %d holds %d in %d slots", step, i, sh.n, len(sh.slots))
+			}
+		}
+		if n != len(want) {
+			t.Fatalf("step %d: %d SPIs counted, want %d", step, n, len(want))
+		}
+	}
+	for step := range 300_000 {
+		spi := 256 + r.Uint32N(20_000)
+		if step > 200_000 {
+			spi = 256 + r.Uint32N(2_000) // fewer: shards shrink
+		}
+		switch r.IntN(3) {
+		case 0, 1:
+			_, had := want[spi]
+			if tab.reserve(spi, uint64(step)) == had {
+				t.Fatalf("step %d: reserve(%d) with the SPI held: %v, but it said the opposite", step, spi, had)
+			}
+			if !had {
+				want[spi] = uint64(step)
+			}
+		case 2:
+			id, had := want[spi]
+			if had && r.IntN(4) == 0 {
+				tab.release(spi, id+1) // not the holder: nothing happens
+			} else {
+				tab.release(spi, id)
+				delete(want, spi)
+			}
+		}
+		if step%50_000 == 0 {
+			check(step)
+		}
+	}
+	check(-1)
+	for spi, id := range want {
+		tab.release(spi, id)
+	}
+	for i := range tab.shards {
+		if sh := &tab.shards[i]; sh.n != 0 || len(sh.slots) > 4*spiMinSlots {
+			t.Fatalf("shard %d keeps %d SPIs in %d slots after every release", i, sh.n, len(sh.slots))
+		}
+	}
+	if tab.reserve(0, 1) {
+		t.Fatal("SPI 0 was reserved")
+	}
+}
