@@ -118,18 +118,28 @@ func (p *plumb) run() (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return id, p.finish(id)
+}
+
+// finish plumbs context id, just created: inbound, then outbound.
+func (p *plumb) finish(id uint64) error {
+	if err := p.inbound(id); err != nil {
+		return err
+	}
+	return p.api.IPsecSaContextAddOutbound1(id, p.outBundle)
+}
+
+// inbound gets context id's SPI and adds the inbound bundle with it.
+func (p *plumb) inbound(id uint64) error {
 	spi, err := p.api.IPsecSaContextGetSpi1(id, &p.getSpi)
 	if err != nil {
-		return id, err
+		return err
 	}
 	p.in = *p.inBundle
 	p.inSA[0] = p.inBundle.SAList[0]
 	p.inSA[0].SPI = spi
 	p.in.SAList = p.inSA[:]
-	if err := p.api.IPsecSaContextAddInbound1(id, &p.in); err != nil {
-		return id, err
-	}
-	return id, p.api.IPsecSaContextAddOutbound1(id, p.outBundle)
+	return p.api.IPsecSaContextAddInbound1(id, &p.in)
 }
 
 // TestPlumbingAllocations holds the engine to its allocations per plumbing

@@ -63,6 +63,36 @@ func (en *snapshotEnum[T]) release(e *Engine) {
 	}
 }
 
+// lockedEnum returns the session's enumeration handle h if it is a
+// snapshotEnum[T] still open, locked: the caller unlocks it.
+func lockedEnum[T any](s *session, h uint64) (*snapshotEnum[T], bool) {
+	en, ok := s.handle(h).(*snapshotEnum[T])
+	if !ok {
+		return nil, false
+	}
+	en.mu.Lock()
+	if en.released {
+		en.mu.Unlock()
+		return nil, false
+	}
+	return en, true
+}
+
+// destroyEnum removes the session's enumeration handle h if it is a
+// snapshotEnum[T], and releases it.
+func destroyEnum[T any](s *session, h uint64) bool {
+	s.mu.Lock()
+	en, ok := s.handles[h].(*snapshotEnum[T])
+	if ok {
+		delete(s.handles, h)
+	}
+	s.mu.Unlock()
+	if ok {
+		en.release(s.e)
+	}
+	return ok
+}
+
 // ctxEnum is an open SA-context enumeration; saEnum an open SA
 // enumeration (of the bundles of the versions).
 type (
@@ -184,14 +214,11 @@ func pageSize(n uint32, left int) int {
 func (s *session) IPsecSaContextEnum1(h wfp.EnumHandle, n uint32) ([]*wfp.IPsecSAContext1, error) {
 	var out []*wfp.IPsecSAContext1
 	err := s.run(0, func(tx *txn) error {
-		en, ok := s.handle(uint64(h)).(*ctxEnum)
-		if ok {
-			en.mu.Lock()
-			defer en.mu.Unlock()
-		}
-		if !ok || en.released {
+		en, ok := lockedEnum[*saCtx](s, uint64(h))
+		if !ok {
 			return wfp.Errorf(wfp.ErrorInvalidHandle, "%d is not an SA context enumeration handle of this session", h)
 		}
+		defer en.mu.Unlock()
 		k := pageSize(n, len(en.items)-en.pos)
 		out = s.e.exportPage(en.items[en.pos:en.pos+k], en.keys)
 		clear(en.items[en.pos : en.pos+k]) // let the versions go
@@ -213,12 +240,8 @@ func (s *session) IPsecSaContextEnum0(h wfp.EnumHandle, n uint32) ([]*wfp.IPsecS
 // IPsecSaContextDestroyEnumHandle0 frees an SA-context enumeration.
 func (s *session) IPsecSaContextDestroyEnumHandle0(h wfp.EnumHandle) error {
 	return s.run(0, func(tx *txn) error {
-		en, ok := s.handle(uint64(h)).(*ctxEnum)
-		if !ok {
+		if !destroyEnum[*saCtx](s, uint64(h)) {
 			return wfp.Errorf(wfp.ErrorInvalidHandle, "%d is not an SA context enumeration handle of this session", h)
-		}
-		if s.takeHandle(uint64(h)) == en {
-			en.release(s.e)
 		}
 		return nil
 	})
@@ -262,14 +285,11 @@ func (s *session) IPsecSaCreateEnumHandle0(tmpl *wfp.IPsecSAEnumTemplate0) (wfp.
 func (s *session) IPsecSaEnum1(h wfp.EnumHandle, n uint32) ([]*wfp.IPsecSADetails1, error) {
 	var out []*wfp.IPsecSADetails1
 	err := s.run(0, func(tx *txn) error {
-		en, ok := s.handle(uint64(h)).(*saEnum)
-		if ok {
-			en.mu.Lock()
-			defer en.mu.Unlock()
-		}
-		if !ok || en.released {
+		en, ok := lockedEnum[saItem](s, uint64(h))
+		if !ok {
 			return wfp.Errorf(wfp.ErrorInvalidHandle, "%d is not an SA enumeration handle of this session", h)
 		}
+		defer en.mu.Unlock()
 		k := pageSize(n, len(en.items)-en.pos)
 		out = make([]*wfp.IPsecSADetails1, k)
 		slab := s.e.saPages.slab(k)
@@ -299,12 +319,8 @@ func (s *session) IPsecSaEnum0(h wfp.EnumHandle, n uint32) ([]*wfp.IPsecSADetail
 // IPsecSaDestroyEnumHandle0 frees an SA enumeration.
 func (s *session) IPsecSaDestroyEnumHandle0(h wfp.EnumHandle) error {
 	return s.run(0, func(tx *txn) error {
-		en, ok := s.handle(uint64(h)).(*saEnum)
-		if !ok {
+		if !destroyEnum[saItem](s, uint64(h)) {
 			return wfp.Errorf(wfp.ErrorInvalidHandle, "%d is not an SA enumeration handle of this session", h)
-		}
-		if s.takeHandle(uint64(h)) == en {
-			en.release(s.e)
 		}
 		return nil
 	})

@@ -181,14 +181,7 @@ func TestReuseRollbackKeepsLaterDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spi, err := a.IPsecSaContextGetSpi1(id, &w.getSpi)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := *w.inBundle
-	in.SAList = []wfp.IPsecSA0{w.inBundle.SAList[0]}
-	in.SAList[0].SPI = spi
-	if err := a.IPsecSaContextAddInbound1(id, &in); err != nil {
+	if err := w.inbound(id); err != nil {
 		t.Fatal(err)
 	}
 	deleted := make(chan error, 1)
@@ -288,17 +281,7 @@ func TestReuseConcurrent(t *testing.T) {
 				}
 				owner.Store(id, w)
 				last.Store(id)
-				spi, err := w.api.IPsecSaContextGetSpi1(id, &w.getSpi)
-				if err == nil {
-					w.in = *w.inBundle
-					w.inSA[0] = w.inBundle.SAList[0]
-					w.inSA[0].SPI = spi
-					w.in.SAList = w.inSA[:]
-					err = w.api.IPsecSaContextAddInbound1(id, &w.in)
-				}
-				if err == nil {
-					err = w.api.IPsecSaContextAddOutbound1(id, w.outBundle)
-				}
+				err = w.finish(id)
 				if err == nil {
 					var sc *wfp.IPsecSAContext1
 					if sc, err = w.api.IPsecSaContextGetById1(id); err == nil {

@@ -383,15 +383,15 @@ func (s *session) IPsecSaContextAddOutbound1(id uint64, b *wfp.IPsecSABundle1) e
 			next := &v.c
 			next.out = v.blk.fill(b, s.e.clk.Now())
 			next.state = wfp.SAContextOutboundAdded
-			if ts := c.tslot; ts.vwb == nil {
+			ts := c.tslot
+			if ts.vwb == nil {
 				ts.vwb = v
-				// The context's versions live outside its room from now
-				// on, so the room goes back at commit (see reuse.go).
-				ts.room = nil
-				if ts.home != nil {
-					tx.postAction(postAction{kind: postGiveRoom, room: ts.home})
-					ts.home = nil
-				}
+			}
+			// The context's versions live outside its room from now on,
+			// so the room goes back at commit (see reuse.go).
+			if ts.home != nil {
+				tx.postAction(postAction{kind: postGiveRoom, room: ts.home})
+				ts.home, ts.room = nil, nil
 			}
 			tx.postAction(postAction{kind: postSAsAdded, id: id, n: len(b.SAList)})
 			tx.postAction(postAction{kind: postSchedule, id: id})

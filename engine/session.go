@@ -276,20 +276,9 @@ func (s *session) releaseHandle(h any) {
 		s.e.bus.unsubscribe(h)
 	case *kmRegistration:
 		s.e.kms.remove(h)
-	case *ctxEnum:
-		h.release(s.e)
-	case *saEnum:
+	case interface{ release(*Engine) }: // an enumeration's snapshot
 		h.release(s.e)
 	}
-}
-
-// takeHandle removes handle n and returns it (nil: there is none).
-func (s *session) takeHandle(n uint64) any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	h := s.handles[n]
-	delete(s.handles, n)
-	return h
 }
 
 func (s *session) handle(n uint64) any {

@@ -84,17 +84,12 @@ func serve(args []string) int {
 		return 2
 	}
 	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
+		stop, err := startCPUProfile(*cpuprofile)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -420,24 +415,18 @@ func (b *bench) rpcThroughput(label string, memory bool) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
+	stopProfile := func() {}
 	if b.o.cpuprofile != "" {
 		name := b.o.cpuprofile
 		if memory {
 			name += ".nostore"
 		}
-		f, err := os.Create(name)
-		if err != nil {
-			return result{}, err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
+		if stopProfile, err = startCPUProfile(name); err != nil {
 			return result{}, err
 		}
 	}
 	r, err := drive(seqs, b.o.warmup, b.o.duration, p)
-	if b.o.cpuprofile != "" {
-		pprof.StopCPUProfile()
-	}
+	stopProfile()
 	if err != nil {
 		return result{}, err
 	}
@@ -512,21 +501,14 @@ func (b *bench) inProcess(durable bool) (result, error) {
 		}
 		seqs[i] = newSequence(api, outF, inF, byte(i))
 	}
-	profile := durable && b.o.inProcCPUProfile != ""
-	if profile {
-		f, err := os.Create(b.o.inProcCPUProfile)
-		if err != nil {
-			return result{}, err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
+	stopProfile := func() {}
+	if durable && b.o.inProcCPUProfile != "" {
+		if stopProfile, err = startCPUProfile(b.o.inProcCPUProfile); err != nil {
 			return result{}, err
 		}
 	}
 	r, err := drive(seqs, b.o.warmup, b.o.duration, nil)
-	if profile {
-		pprof.StopCPUProfile()
-	}
+	stopProfile()
 	if err != nil {
 		return result{}, err
 	}
@@ -881,4 +863,21 @@ func loadavg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// startCPUProfile starts a CPU profile written to path; the returned
+// function stops it and closes the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
