@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The userspace data path against wireguard-go, in one run on one rig:
 # TCP throughput, UDP datagrams delivered per second, the cost of 100,000
-# installed SA contexts, and what control-plane churn costs traffic.
+# installed SA contexts, and what control-plane churn costs traffic; and
+# the ceilings of the machine: how many ESP packets each way of sending
+# and receiving them can move here at all (bench/datapath/floor).
 #
 #   sudo bench/datapath/run.sh                   # TCP and UDP, median of 3 rounds of 5 s
 #   sudo bench/datapath/run.sh -n 100000         # then again with 100,000 contexts installed
@@ -92,7 +94,7 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 log "building sadbd, sadb and dpctl; installing wireguard-go"
 mkdir -p "$W/bin"
-(cd "$ROOT" && go build -o "$W/bin/" ./cmd/sadbd ./cmd/sadb ./bench/datapath/dpctl)
+(cd "$ROOT" && go build -o "$W/bin/" ./cmd/sadbd ./cmd/sadb ./bench/datapath/dpctl ./bench/datapath/floor)
 WG_VERSION=${WG_VERSION:-$(cd "$ROOT" && go list -m -f '{{.Version}}' golang.zx2c4.com/wireguard)}
 (cd "$W" && GOFLAGS= GOBIN="$W/bin" go install "golang.zx2c4.com/wireguard@$WG_VERSION")
 DPCTL="$W/bin/dpctl"
@@ -184,14 +186,25 @@ measure() {
 	ip netns exec $B iperf3 -s -1 -p $PORT >/dev/null 2>&1 &
 	local srv=$!
 	for _ in $(seq 100); do ip netns exec $B ss -ltnH "sport = :$PORT" | grep -q . && break; sleep 0.05; done
-	local load
+	local load b0 b1 t0 t1
 	load=$(cut -d' ' -f1 /proc/loadavg)
+	b0=$(busy)
+	t0=$(date +%s.%N)
 	ip netns exec $A iperf3 -c "${DST[$path]}" -p $PORT "${args[@]}" >"$W/iperf.json" 2>/dev/null || true
+	b1=$(busy)
+	t1=$(date +%s.%N)
 	wait $srv 2>/dev/null || true
 	local r
 	r=$("$DPCTL" iperf "$W/iperf.json") || { echo "iperf3 $tag $path $proto failed" >&2; head -c 2000 "$W/iperf.json" >&2; exit 1; }
-	echo "$tag $path $r $load" | tee -a "$W/results" | awk '{printf "== %-6s %-5s %s %8.3f Gbit/s %8.1f kpps  lost %s of %s  (load %s)\n", $1, $2, $3, $4/1e9, $5/1e3, $6, $7, $8}' >&2
+	echo "$tag $path $r $load $(awk -v b="$((b1 - b0))" -v t0="$t0" -v t1="$t1" 'BEGIN {printf "%.2f %.2f", b / 100, t1 - t0}')" | tee -a "$W/results" |
+		awk '{printf "== %-6s %-5s %s %8.3f Gbit/s %8.1f kpps  lost %s of %s  machine CPU %.2f s  (load %s)\n", $1, $2, $3, $4/1e9, $5/1e3, $6, $7, $9, $8}' >&2
 }
+# busy: the busy time of all CPUs since boot, in USER_HZ ticks.
+busy() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+# TCP payload of a full-size packet through the tunnels (inner MTU 1420,
+# IPv4, TCP timestamps): what a TCP run's bit/s are divided by to count
+# its packets.
+SEGMENT=1368
 rounds() { # tag
 	for r in $(seq "$ROUNDS"); do
 		for p in esp udp wg; do measure "$1" $p tcp; done
@@ -206,6 +219,18 @@ measure base veth tcp
 measure base veth udp
 log "$ROUNDS rounds of ${SECS} s: sadb (ESP, ESP in UDP) and wireguard-go"
 rounds base
+
+# The ceilings (bench/datapath/floor, in namespaces of its own): as many
+# ESP packets as each way of sending and receiving them moves here,
+# sealed and opened and nothing else, as TCP goodput.
+log "ceilings: ESP packets moved, sealed and opened, nothing else (bench/datapath/floor)"
+"$W/bin/floor" -t "${SECS}s" -rounds "$ROUNDS" >"$W/floor.out" 2>&1 || { cat "$W/floor.out" >&2; exit 1; }
+cat "$W/floor.out" >&2
+awk '$1 == "floor" && $3 ~ /^[0-9]+$/ {
+	for (i = 4; i <= NF; i++) { if ($i == "machine;") cpu = $(i - 1); if ($i == "Gbit/s") g = $(i - 1) }
+	sub(/µs/, "", cpu); load = $0; sub(/.*\[load /, "", load); sub(/ .*/, "", load)
+	printf "floor %s ceiling %.0f %s %s 0 %s\n", $2, g * 1e9, $3, cpu, load
+}' "$W/floor.out" >>"$W/results"
 
 INSTALL=
 if [ "$CONTEXTS" -gt 0 ]; then
@@ -253,6 +278,13 @@ median() {
 		awk '{v[NR] = $1} END {if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
+# tcpcpu PATH: the median over the base rounds of the machine's CPU time
+# per packet of the TCP runs through PATH, in µs: the CPUs' busy time per
+# second of the run over its packets per second.
+tcpcpu() {
+	awk -v p="$1" -v g="$SEGMENT" '$1 == "base" && $2 == p && $3 == "tcp" && $4 > 0 && $10 > 0 {print $9 / $10 * 1e6 / ($4 / 8 / g)}' "$W/results" | sort -g |
+		awk '{v[NR] = $1} END {if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
 report() {
 	echo "## Userspace data path against wireguard-go"
 	echo
@@ -260,16 +292,40 @@ report() {
 	echo "Median of $ROUNDS rounds of ${SECS} s; TCP: one flow; UDP: 1380-byte datagrams at an unlimited rate, delivered."
 	echo "Load average (1, 5, 15 min): $LOAD_START at the start, $LOAD_END at the end (the machine is shared)."
 	echo
-	echo "| path | TCP Gbit/s | UDP kdatagrams/s delivered |"
-	echo "|---|---:|---:|"
-	printf '| %s | %.2f | %.1f |\n' "${LABEL[veth]}" "$(median base veth tcp 4 | awk '{print $1 / 1e9}')" "$(median base veth udp 5 | awk '{print $1 / 1e3}')"
+	echo "| path | TCP Gbit/s | machine CPU per TCP packet | UDP kdatagrams/s delivered |"
+	echo "|---|---:|---:|---:|"
+	printf '| %s | %.2f | - | %.1f |\n' "${LABEL[veth]}" "$(median base veth tcp 4 | awk '{print $1 / 1e9}')" "$(median base veth udp 5 | awk '{print $1 / 1e3}')"
 	for p in esp udp wg; do
-		printf '| %s | %.2f | %.1f |\n' "${LABEL[$p]}" "$(median base $p tcp 4 | awk '{print $1 / 1e9}')" "$(median base $p udp 5 | awk '{print $1 / 1e3}')"
+		printf '| %s | %.2f | %.2f µs | %.1f |\n' "${LABEL[$p]}" "$(median base $p tcp 4 | awk '{print $1 / 1e9}')" "$(tcpcpu $p)" "$(median base $p udp 5 | awk '{print $1 / 1e3}')"
 	done
 	for p in esp udp; do
 		printf '| **ratio %s / wireguard-go** | **%s** | **%s** |\n' "${LABEL[$p]}" \
 			"$(ratio "$(median base $p tcp 4)" "$(median base wg tcp 4)")" "$(ratio "$(median base $p udp 5)" "$(median base wg udp 5)")"
 	done
+	echo
+	echo "Ceilings: ESP packets of a full-size inner packet moved between two namespaces of their own, sealed and opened with AES-GCM-128 and nothing else (no TUN device, no TCP, no SA lookups), as the TCP goodput they could carry at most (bench/datapath/floor):"
+	echo
+	echo "| way | packets/s | CPU per packet (machine) | at most TCP Gbit/s | / wireguard-go's TCP |"
+	echo "|---|---:|---:|---:|---:|"
+	declare -A WAY=([raw]="plain ESP on raw sockets (as sadb sends it)" [af_xdp]="plain ESP by AF_XDP (kernel bypass)" [udp_gso]="ESP in UDP with UDP GSO and GRO (as sadb and wireguard-go send theirs)")
+	for w in raw af_xdp udp_gso; do
+		printf '| %s | %.0f | %.2f µs | %.2f | %s |\n' "${WAY[$w]}" "$(median floor $w ceiling 5)" "$(median floor $w ceiling 6)" \
+			"$(median floor $w ceiling 4 | awk '{print $1 / 1e9}')" "$(ratio "$(median floor $w ceiling 4)" "$(median base wg tcp 4)")"
+	done
+	# What the rest of a tunnel costs per packet (TUN device, both TCP
+	# stacks, iperf3, the SA processing) is ESP in UDP's whole cost less
+	# its ceiling's. Added to the AF_XDP ceiling's cost, it bounds what a
+	# plain-ESP path by kernel bypass could carry with every CPU busy.
+	local rest xdp
+	rest=$(awk -v a="$(tcpcpu udp)" -v b="$(median floor udp_gso ceiling 6)" 'BEGIN {print a - b}')
+	xdp=$(awk -v r="$rest" -v c="$(median floor af_xdp ceiling 6)" -v n="$(nproc)" -v g="$SEGMENT" 'BEGIN {printf "%.0f", n * 1e6 / (r + c) * g * 8}')
+	local busy
+	busy=$(awk -v p=udp -v n="$(nproc)" '$1 == "base" && $2 == p && $3 == "tcp" && $10 > 0 {print $9 / $10 / n}' "$W/results" | sort -g |
+		awk '{v[NR] = $1} END {if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}')
+	echo
+	printf 'The rest of a tunnel (TUN device, TCP, iperf3, SA processing) costs %.2f µs per packet here (ESP in UDP'"'"'s %.2f µs less its ceiling'"'"'s %.2f µs). A plain-ESP path by AF_XDP would therefore carry at most %.2f Gbit/s with all %d CPUs busy (%s× wireguard-go), and %.2f Gbit/s at the %.0f %% busy that ESP in UDP keeps them (%s×).\n' \
+		"$rest" "$(tcpcpu udp)" "$(median floor udp_gso ceiling 6)" "$(awk -v x="$xdp" 'BEGIN {print x / 1e9}')" "$(nproc)" "$(ratio "$xdp" "$(median base wg tcp 4)")" \
+		"$(awk -v x="$xdp" -v b="$busy" 'BEGIN {print x * b / 1e9}')" "$(awk -v b="$busy" 'BEGIN {print b * 100}')" "$(ratio "$(awk -v x="$xdp" -v b="$busy" 'BEGIN {print x * b}')" "$(median base wg tcp 4)")"
 	if [ "$CONTEXTS" -gt 0 ]; then
 		echo
 		echo "With $CONTEXTS more SA contexts installed on each sadbd (filters: $FILTERS):"
@@ -305,7 +361,7 @@ report() {
 		echo "Churn rates: $CHURNREP"
 	fi
 	echo
-	echo "Every measurement (tag path proto bit/s datagrams/s lost sent load1):"
+	echo "Every measurement (tag path proto bit/s datagrams/s lost sent load1 machine-CPU-seconds wall-seconds; the ceilings: floor way ceiling bit/s packets/s CPU-µs-per-packet 0 load1):"
 	echo
 	echo '```'
 	cat "$W/results"
