@@ -111,7 +111,10 @@
 // blocking, each read by a goroutine waiting in recvmmsg on its own
 // thread, woken by the first packet of a burst; everything raw is sent on
 // a blocking IPPROTO_RAW socket that nothing polls (plain-ESP TCP about
-// 30 % faster, UDP 20 %, on the benchmark's rig). A capture on a veth
+// 30 % faster, UDP 20 %, on the benchmark's rig). What raw sockets can
+// move at all bounds plain ESP: bench/datapath/floor measures it, with the
+// packets sealed and opened and nothing else (on the benchmark's 2-CPU
+// rig, 0.76 times wireguard-go's TCP goodput). A capture on a veth
 // shows the UDP GSO runs whole (gso_max_segs 1 on the link makes the
 // kernel cut them first, as a NIC would).
 //
