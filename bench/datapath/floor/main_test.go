@@ -74,3 +74,24 @@ func TestBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// A receiver's parsing of what arrives never reads past it.
+func TestAfterIPv4(t *testing.T) {
+	for _, tc := range []struct {
+		b    []byte
+		want int // length after the header, -1 for refused
+	}{
+		{nil, -1},
+		{make([]byte, 19), -1},
+		{append([]byte{0x45}, make([]byte, 19)...), 0},
+		{append([]byte{0x45}, make([]byte, 29)...), 10},
+		{append([]byte{0x4f}, make([]byte, 39)...), -1}, // IHL 60 > 40 bytes
+		{append([]byte{0x44}, make([]byte, 39)...), -1}, // IHL 16 < 20
+		{append([]byte{0x46}, make([]byte, 39)...), 16},
+	} {
+		got, ok := afterIPv4(tc.b)
+		if (tc.want < 0) == ok || (ok && len(got) != tc.want) {
+			t.Errorf("afterIPv4(% x): %d bytes, %v; want %d", tc.b[:min(len(tc.b), 1)], len(got), ok, tc.want)
+		}
+	}
+}

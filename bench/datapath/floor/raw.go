@@ -108,6 +108,18 @@ func bufs(fd int) {
 	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 4<<20)
 }
 
+// afterIPv4 returns what follows the IPv4 header at the start of b.
+func afterIPv4(b []byte) ([]byte, bool) {
+	if len(b) < ipv4Len {
+		return nil, false
+	}
+	ihl := int(b[0]&0xf) * 4
+	if ihl < ipv4Len || ihl > len(b) {
+		return nil, false
+	}
+	return b[ihl:], true
+}
+
 // putIPv4 writes an IPv4 header for an ESP packet of n bytes of payload;
 // the kernel fills in the checksum and the identification.
 func putIPv4(b []byte, n int, src, dst [4]byte) {
@@ -153,8 +165,8 @@ func (x *rawRx) run(stop *atomic.Bool) (ok, bad uint64, err error) {
 			return ok, bad, fmt.Errorf("recvmmsg: %w", err)
 		}
 		for i := range n {
-			b := x.m.bufs[i][:x.m.hdrs[i].n]
-			if len(b) < ipv4Len || !x.s.open(b[int(b[0]&0xf)*4:]) {
+			esp, ok4 := afterIPv4(x.m.bufs[i][:x.m.hdrs[i].n])
+			if !ok4 || !x.s.open(esp) {
 				bad++
 				continue
 			}

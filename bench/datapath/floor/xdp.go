@@ -133,12 +133,11 @@ func (x *xsk) close() {
 
 // xdpTx sends plain ESP as Ethernet frames on an AF_XDP socket.
 type xdpTx struct {
-	x        *xsk
-	s        *sealer
-	free     []uint64
-	frame    [ethLen + ipv4Len]byte // the Ethernet and IPv4 headers of every frame
-	batch    int
-	inFlight int
+	x     *xsk
+	s     *sealer
+	free  []uint64
+	frame [ethLen + ipv4Len]byte // the Ethernet and IPv4 headers of every frame
+	batch int
 }
 
 // xdpRx takes plain ESP off an AF_XDP socket, to which an XDP program on
@@ -274,7 +273,6 @@ func (t *xdpTx) run(stop *atomic.Bool) (uint64, error) {
 		for ; cc != cp; cc++ {
 			t.free = append(t.free, *x.cq.addr(cc))
 			done++
-			t.inFlight--
 		}
 		atomic.StoreUint32(x.cq.cons, cc)
 		tp, tc := *x.tx.prod, atomic.LoadUint32(x.tx.cons)
@@ -286,7 +284,6 @@ func (t *xdpTx) run(stop *atomic.Bool) (uint64, error) {
 			t.s.seal(f[len(t.frame):])
 			*x.tx.xdesc(tp) = unix.XDPDesc{Addr: a, Len: size}
 			tp++
-			t.inFlight++
 		}
 		atomic.StoreUint32(x.tx.prod, tp)
 		// Copy mode sends only when asked to.
@@ -319,7 +316,7 @@ func (x *xdpRx) run(stop *atomic.Bool) (ok, bad uint64, err error) {
 		for ; rc != rp; rc++ {
 			d := s.rx.xdesc(rc)
 			f := s.umem[d.Addr : d.Addr+uint64(d.Len)]
-			if len(f) > ethLen+ipv4Len && x.s.open(f[ethLen+int(f[ethLen]&0xf)*4:]) {
+			if esp, ok4 := afterIPv4(f[min(ethLen, len(f)):]); ok4 && x.s.open(esp) {
 				ok++
 			} else {
 				bad++
