@@ -224,7 +224,7 @@ rounds base
 # ESP packets as each way of sending and receiving them moves here,
 # sealed and opened and nothing else, as TCP goodput.
 log "ceilings: ESP packets moved, sealed and opened, nothing else (bench/datapath/floor)"
-"$W/bin/floor" -t "${SECS}s" -rounds "$ROUNDS" >"$W/floor.out" 2>&1 || { cat "$W/floor.out" >&2; exit 1; }
+"$W/bin/floor" -t "${SECS}s" -rounds "$ROUNDS" >"$W/floor.out" 2>&1 || log "floor: some ways failed (their ceilings show 0)"
 cat "$W/floor.out" >&2
 awk '$1 == "floor" && $3 ~ /^[0-9]+$/ {
 	for (i = 4; i <= NF; i++) { if ($i == "machine;") cpu = $(i - 1); if ($i == "Gbit/s") g = $(i - 1) }
@@ -318,11 +318,12 @@ report() {
 	# plain-ESP path by kernel bypass could carry with every CPU busy.
 	local rest xdp
 	rest=$(awk -v a="$(tcpcpu udp)" -v b="$(median floor udp_gso ceiling 6)" 'BEGIN {print a - b}')
-	xdp=$(awk -v r="$rest" -v c="$(median floor af_xdp ceiling 6)" -v n="$(nproc)" -v g="$SEGMENT" 'BEGIN {printf "%.0f", n * 1e6 / (r + c) * g * 8}')
+	xdp=$(awk -v r="$rest" -v c="$(median floor af_xdp ceiling 6)" -v n="$(nproc)" -v g="$SEGMENT" 'BEGIN {printf "%.0f", (r + c > 0 ? n * 1e6 / (r + c) * g * 8 : 0)}')
 	local busy
 	busy=$(awk -v p=udp -v n="$(nproc)" '$1 == "base" && $2 == p && $3 == "tcp" && $10 > 0 {print $9 / $10 / n}' "$W/results" | sort -g |
 		awk '{v[NR] = $1} END {if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}')
 	echo
+	[ "$(median floor af_xdp ceiling 5)" != 0 ] && [ "$(median floor udp_gso ceiling 5)" != 0 ] &&
 	printf 'The rest of a tunnel (TUN device, TCP, iperf3, SA processing) costs %.2f µs per packet here (ESP in UDP'"'"'s %.2f µs less its ceiling'"'"'s %.2f µs). A plain-ESP path by AF_XDP would therefore carry at most %.2f Gbit/s with all %d CPUs busy (%s× wireguard-go), and %.2f Gbit/s at the %.0f %% busy that ESP in UDP keeps them (%s×).\n' \
 		"$rest" "$(tcpcpu udp)" "$(median floor udp_gso ceiling 6)" "$(awk -v x="$xdp" 'BEGIN {print x / 1e9}')" "$(nproc)" "$(ratio "$xdp" "$(median base wg tcp 4)")" \
 		"$(awk -v x="$xdp" -v b="$busy" 'BEGIN {print x * b / 1e9}')" "$(awk -v b="$busy" 'BEGIN {print b * 100}')" "$(ratio "$(awk -v x="$xdp" -v b="$busy" 'BEGIN {print x * b}')" "$(median base wg tcp 4)")"
