@@ -70,14 +70,14 @@ func newRaw(r *rig, sh shape, batch int) (sender, receiver, error) {
 		tx.m.hdrs[i].hdr.Namelen = unix.SizeofSockaddrInet4
 	}
 	err := r.a.Do(func() (err error) {
-		tx.fd, err = rawSocket(unix.IPPROTO_RAW)
+		tx.fd, err = socket(unix.SOCK_RAW, unix.IPPROTO_RAW)
 		return err
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	err = r.b.Do(func() (err error) {
-		rx.fd, err = rawSocket(unix.IPPROTO_ESP)
+		rx.fd, err = socket(unix.SOCK_RAW, unix.IPPROTO_ESP)
 		return err
 	})
 	if err != nil {
@@ -87,25 +87,21 @@ func newRaw(r *rig, sh shape, batch int) (sender, receiver, error) {
 	return tx, rx, nil
 }
 
-// rawSocket opens a raw IPv4 socket for proto with 4 MiB buffers and a
-// 100 ms receive timeout.
-func rawSocket(proto int) (int, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto)
+// socket opens an IPv4 socket of typ for proto with 4 MiB buffers and a
+// 100 ms receive timeout, so that receivers see stop in time.
+func socket(typ, proto int) (int, error) {
+	fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, proto)
 	if err != nil {
-		return -1, fmt.Errorf("raw socket for protocol %d: %w", proto, err)
+		return -1, fmt.Errorf("socket for protocol %d: %w", proto, err)
 	}
-	bufs(fd)
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20)
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 4<<20)
 	tv := unix.Timeval{Usec: 100_000}
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		unix.Close(fd)
 		return -1, err
 	}
 	return fd, nil
-}
-
-func bufs(fd int) {
-	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20)
-	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 4<<20)
 }
 
 // afterIPv4 returns what follows the IPv4 header at the start of b.

@@ -37,7 +37,7 @@ func newUDP(r *rig, sh shape) (sender, receiver, error) {
 	*(*uint16)(unsafe.Pointer(&tx.oob[unix.CmsgLen(0)])) = uint16(sh.esp)
 	rx := &udpRx{buf: make([]byte, 65536), oob: make([]byte, unix.CmsgSpace(4)), s: newSealer(sh)}
 	err := r.b.Do(func() (err error) {
-		rx.fd, err = udpSocket()
+		rx.fd, err = socket(unix.SOCK_DGRAM, unix.IPPROTO_UDP)
 		if err != nil {
 			return err
 		}
@@ -53,7 +53,7 @@ func newUDP(r *rig, sh shape) (sender, receiver, error) {
 		return nil, nil, err
 	}
 	err = r.a.Do(func() (err error) {
-		tx.fd, err = udpSocket()
+		tx.fd, err = socket(unix.SOCK_DGRAM, unix.IPPROTO_UDP)
 		if err != nil {
 			return err
 		}
@@ -67,20 +67,6 @@ func newUDP(r *rig, sh shape) (sender, receiver, error) {
 		return nil, nil, err
 	}
 	return tx, rx, nil
-}
-
-func udpSocket() (int, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
-	if err != nil {
-		return -1, err
-	}
-	bufs(fd)
-	tv := unix.Timeval{Usec: 100_000}
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	return fd, nil
 }
 
 func (t *udpTx) run(stop *atomic.Bool) (uint64, error) {
