@@ -272,18 +272,20 @@ if [ "$CHURN" -gt 0 ]; then
 fi
 LOAD_END=$(loadavg)
 
+# middle: the median of the numbers on standard input, a line each (0 for none).
+middle() {
+	sort -g | awk '{v[NR] = $1} END {if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
 # median TAG PATH PROTO FIELD (4: bit/s, 5: datagrams/s)
 median() {
-	awk -v t="$1" -v p="$2" -v pr="$3" -v f="$4" '$1 == t && $2 == p && $3 == pr {print $f}' "$W/results" | sort -g |
-		awk '{v[NR] = $1} END {if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+	awk -v t="$1" -v p="$2" -v pr="$3" -v f="$4" '$1 == t && $2 == p && $3 == pr {print $f}' "$W/results" | middle
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
 # tcpcpu PATH: the median over the base rounds of the machine's CPU time
 # per packet of the TCP runs through PATH, in µs: the CPUs' busy time per
 # second of the run over its packets per second.
 tcpcpu() {
-	awk -v p="$1" -v g="$SEGMENT" '$1 == "base" && $2 == p && $3 == "tcp" && $4 > 0 && $10 > 0 {print $9 / $10 * 1e6 / ($4 / 8 / g)}' "$W/results" | sort -g |
-		awk '{v[NR] = $1} END {if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+	awk -v p="$1" -v g="$SEGMENT" '$1 == "base" && $2 == p && $3 == "tcp" && $4 > 0 && $10 > 0 {print $9 / $10 * 1e6 / ($4 / 8 / g)}' "$W/results" | middle
 }
 report() {
 	echo "## Userspace data path against wireguard-go"
@@ -320,8 +322,7 @@ report() {
 	rest=$(awk -v a="$(tcpcpu udp)" -v b="$(median floor udp_gso ceiling 6)" 'BEGIN {print a - b}')
 	xdp=$(awk -v r="$rest" -v c="$(median floor af_xdp ceiling 6)" -v n="$(nproc)" -v g="$SEGMENT" 'BEGIN {printf "%.0f", (r + c > 0 ? n * 1e6 / (r + c) * g * 8 : 0)}')
 	local busy
-	busy=$(awk -v p=udp -v n="$(nproc)" '$1 == "base" && $2 == p && $3 == "tcp" && $10 > 0 {print $9 / $10 / n}' "$W/results" | sort -g |
-		awk '{v[NR] = $1} END {if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}')
+	busy=$(awk -v p=udp -v n="$(nproc)" '$1 == "base" && $2 == p && $3 == "tcp" && $10 > 0 {print $9 / $10 / n}' "$W/results" | middle)
 	echo
 	[ "$(median floor af_xdp ceiling 5)" != 0 ] && [ "$(median floor udp_gso ceiling 5)" != 0 ] &&
 	printf 'The rest of a tunnel (TUN device, TCP, iperf3, SA processing) costs %.2f µs per packet here (ESP in UDP'"'"'s %.2f µs less its ceiling'"'"'s %.2f µs). A plain-ESP path by AF_XDP would therefore carry at most %.2f Gbit/s with all %d CPUs busy (%s× wireguard-go), and %.2f Gbit/s at the %.0f %% busy that ESP in UDP keeps them (%s×).\n' \

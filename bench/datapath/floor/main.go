@@ -39,12 +39,14 @@ package main
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -79,7 +81,7 @@ func run(args []string, w io.Writer) int {
 		return 2
 	}
 	for _, s := range strings.Split(*ways, ",") {
-		if !contains(allWays, s) {
+		if !slices.Contains(allWays, s) {
 			fmt.Fprintf(w, "floor: unknown way %q (want %s)\n", s, strings.Join(allWays, ", "))
 			return 2
 		}
@@ -94,15 +96,6 @@ func run(args []string, w io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // shape is the size of what one way moves: an ESP packet carrying a
@@ -130,7 +123,6 @@ func newShape(mtu int) shape {
 
 // result is one measurement.
 type result struct {
-	way                 string
 	sent, delivered     uint64
 	bad                 uint64 // packets that did not authenticate
 	elapsed             time.Duration
@@ -206,7 +198,7 @@ func measure(r *rig, way string, sh shape, o options) (result, error) {
 	defer tx.close()
 	defer rx.close()
 
-	res := result{way: way}
+	var res result
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	var rxErr, txErr error
@@ -262,10 +254,9 @@ func newSealer(sh shape) *sealer {
 // IV and the sealed inner packet, whose plaintext is b's own bytes.
 func (s *sealer) seal(b []byte) {
 	s.seq++
-	putUint32(b[0:], 0x1001)
-	putUint32(b[4:], s.seq)
-	putUint32(b[8:], 0)
-	putUint32(b[12:], s.seq)
+	binary.BigEndian.PutUint32(b[0:], 0x1001)
+	binary.BigEndian.PutUint32(b[4:], s.seq)
+	binary.BigEndian.PutUint64(b[8:], uint64(s.seq))
 	var nonce [12]byte
 	copy(nonce[:4], s.salt[:])
 	copy(nonce[4:], b[8:16])
@@ -284,10 +275,6 @@ func (s *sealer) open(b []byte) bool {
 	ct := b[espHeader+ivLen:]
 	_, err := s.aead.Open(ct[:0], nonce[:], ct, b[:espHeader])
 	return err == nil
-}
-
-func putUint32(b []byte, v uint32) {
-	b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
 }
 
 func processCPU() time.Duration {
